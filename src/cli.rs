@@ -1,0 +1,128 @@
+//! The command line: global options of CONTRACT §1, one subcommand per
+//! operation, logging set-up, and the mapping of outcomes to exit codes
+//! (0 success, 1 runtime error with a one-line message, 2 usage error).
+//!
+//! Logs go to stderr through `tracing`; the filter comes from
+//! `CALL_MONITOR_LOG` (same syntax as `RUST_LOG`) and defaults to `warn`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::db::{Database, Missing};
+use crate::{paths, status};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "call_monitor",
+    version,
+    about = "Telemetry for AI coding agents working against a function registry"
+)]
+pub struct Cli {
+    /// operations.db path [default: operations.db next to the executable]
+    #[arg(long, global = true, env = "CALL_MONITOR_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Spool directory [default: spool/ next to the executable]
+    #[arg(long, global = true, env = "CALL_MONITOR_SPOOL", value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// fn_registry registry.db
+    #[arg(
+        long,
+        global = true,
+        env = "CALL_MONITOR_REGISTRY",
+        value_name = "PATH"
+    )]
+    pub registry: Option<PathBuf>,
+    /// Rules file extending or overriding the built-in rules
+    #[arg(long, global = true, env = "CALL_MONITOR_RULES", value_name = "PATH")]
+    pub rules: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or open the database and apply migrations (idempotent)
+    Init,
+    /// Report what has been recorded
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// How many functions and violation rules to list
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A runtime failure: its Display is the one line printed before exit 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Open(#[from] crate::db::OpenError),
+    #[error(transparent)]
+    Status(#[from] status::StatusError),
+    #[error("cannot encode the report as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // clap prints help/version (exit 0) or the usage error (exit 2).
+        Err(err) => err.exit(),
+    };
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line, always: messages may embed paths or SQLite text.
+            let line = err.to_string().replace(['\n', '\r'], " ");
+            eprintln!("call_monitor: error: {line}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CALL_MONITOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let db_path = paths::db_path(cli.db.as_deref());
+    match cli.command {
+        Command::Init => {
+            let db = Database::open(&db_path, Missing::Create)?;
+            let m = db.migration();
+            println!(
+                "operations.db ready at {} (schema {}, {} migration(s) applied now)",
+                db.path().display(),
+                m.version,
+                m.applied.len()
+            );
+        }
+        Command::Status(args) => {
+            let mut db = Database::open(&db_path, Missing::Refuse)?;
+            let shown = db.path().display().to_string();
+            let version = db.migration().version;
+            let report = status::collect(db.conn_mut(), shown, version, args.top)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! The real binary, spawned: the seed's e2e checks, exit codes, one-line
+//! errors, env overrides, and the report on recorded data.
+
+use std::path::Path;
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+fn call_monitor() -> Command {
+    let mut cmd = Command::cargo_bin("call_monitor").unwrap();
+    // Never pick up the developer's own environment.
+    for var in [
+        "CALL_MONITOR_DB",
+        "CALL_MONITOR_SPOOL",
+        "CALL_MONITOR_REGISTRY",
+        "CALL_MONITOR_RULES",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Outcome {
+    let out = cmd.output().unwrap();
+    Outcome {
+        code: out.status.code().expect("exited normally, not by a signal"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn with_db(args: &[&str], db: &Path) -> Outcome {
+    run(call_monitor().args(args).arg("--db").arg(db))
+}
+
+/// A runtime error: exit 1, exactly one stderr line, no panic or backtrace.
+fn assert_one_line_error(out: &Outcome, needle: &str) {
+    assert_eq!(out.code, 1, "stderr: {}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "stderr: {:?}", out.stderr);
+    assert!(
+        out.stderr.contains(needle),
+        "stderr {:?} lacks {needle:?}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"));
+}
+
+#[test]
+fn seed_e2e_checks_on_a_fresh_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("call_monitor_e2e.db");
+    let init = with_db(&["init"], &db);
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    assert!(init.stdout.contains("ready"), "{}", init.stdout);
+    let status = with_db(&["status"], &db);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(
+        status.stdout.contains("no calls recorded yet"),
+        "{}",
+        status.stdout
+    );
+    let view = run(Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT COUNT(*) FROM function_stats;"));
+    assert_eq!((view.code, view.stdout.trim()), (0, "0"), "{}", view.stderr);
+}
+
+#[test]
+fn init_is_idempotent_and_honours_the_env_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("env.db");
+    for _ in 0..2 {
+        let out = run(call_monitor().arg("init").env("CALL_MONITOR_DB", &db));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stdout.contains("ready"));
+    }
+    assert!(db.exists());
+    let versions = run(Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT group_concat(version) FROM schema_migrations;"));
+    assert_eq!(versions.stdout.trim(), "1,2");
+}
+
+#[test]
+fn status_reports_recorded_calls_as_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ops.db");
+    assert_eq!(with_db(&["init"], &db).code, 0);
+    let seed = "
+        INSERT INTO sessions (session_id) VALUES ('s1'), ('s2');
+        INSERT INTO events (envelope_id, hook_event_name, ts) VALUES ('e1', 'PostToolUse', strftime('%Y-%m-%dT%H:%M:%fZ','now'));
+        INSERT INTO calls (session_id, function_id, tool_used, ts, duration_ms, success) VALUES
+          ('s1', 'sqlite_open_go_infra', 'fn_run', strftime('%Y-%m-%dT%H:%M:%fZ','now','-1 hours'), 10, 1),
+          ('s1', 'sqlite_open_go_infra', 'fn_run', strftime('%Y-%m-%dT%H:%M:%fZ','now','-2 hours'), 30, 0),
+          ('s2', 'csv_read_py_data', 'mcp', strftime('%Y-%m-%dT%H:%M:%fZ','now','-3 days'), NULL, NULL);
+        INSERT INTO violations (session_id, rule_id, function_id, severity, ts) VALUES
+          ('s1', 'sqlite3_inline', NULL, 'warn', strftime('%Y-%m-%dT%H:%M:%fZ','now'));
+    ";
+    assert_eq!(run(Command::new("sqlite3").arg(&db).arg(seed)).code, 0);
+
+    let text = with_db(&["status", "--top", "5"], &db);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(!text.stdout.contains("no calls recorded yet"));
+    assert!(
+        text.stdout
+            .contains("events 1 · sessions 2 · calls 3 · violations 1 · quarantined 0"),
+        "{}",
+        text.stdout
+    );
+    let first = text
+        .stdout
+        .lines()
+        .position(|l| l.contains("sqlite_open_go_infra"))
+        .unwrap();
+    let second = text
+        .stdout
+        .lines()
+        .position(|l| l.contains("csv_read_py_data"))
+        .unwrap();
+    assert!(first < second, "ordered by calls:\n{}", text.stdout);
+    assert!(
+        text.stdout.contains("50.0%"),
+        "error rate shown:\n{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("sqlite3_inline"));
+
+    let json = with_db(&["status", "--json", "--top", "1"], &db);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["totals"]["calls"], 3);
+    assert_eq!(
+        v["top_functions"].as_array().unwrap().len(),
+        1,
+        "--top bounds the list"
+    );
+    let top = &v["top_functions"][0];
+    assert_eq!(top["function_id"], "sqlite_open_go_infra");
+    assert_eq!(top["calls_total"], 2);
+    assert_eq!(top["error_rate"], 0.5);
+    assert_eq!(top["mean_duration_ms"], 20.0);
+    assert_eq!(top["p95_duration_ms"], 30);
+    assert_eq!(v["top_violations"][0]["rule_id"], "sqlite3_inline");
+    assert!(v.get("message").is_none());
+}
+
+#[test]
+fn empty_status_json_carries_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ops.db");
+    assert_eq!(with_db(&["init"], &db).code, 0);
+    let out = with_db(&["status", "--json"], &db);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["message"], "no calls recorded yet");
+    assert_eq!(v["totals"]["calls"], 0);
+}
+
+#[test]
+fn unusable_databases_fail_with_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    assert_one_line_error(&with_db(&["status"], &missing), "call_monitor init");
+    assert!(!missing.exists(), "status never creates a database");
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "plain text, not a database\n".repeat(100)).unwrap();
+    assert_one_line_error(&with_db(&["init"], &text), "not a SQLite database");
+    assert_one_line_error(&with_db(&["status"], &text), "not a SQLite database");
+
+    // A regular file where a directory should be: cannot be created.
+    assert_one_line_error(
+        &with_db(&["init"], &text.join("x.db")),
+        "cannot create directory",
+    );
+    // A directory where the file should be.
+    assert_one_line_error(&with_db(&["init"], dir.path()), "cannot open database");
+
+    // Someone else's SQLite database is refused, not modified.
+    let foreign = dir.path().join("registry.db");
+    assert_eq!(
+        run(Command::new("sqlite3")
+            .arg(&foreign)
+            .arg("CREATE TABLE functions (id TEXT PRIMARY KEY);"))
+        .code,
+        0
+    );
+    assert_one_line_error(&with_db(&["init"], &foreign), "not a call_monitor database");
+    let tables = run(Command::new("sqlite3")
+        .arg(&foreign)
+        .arg("SELECT COUNT(*) FROM sqlite_master WHERE type='table';"));
+    assert_eq!(tables.stdout.trim(), "1");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(call_monitor().arg("no-such-command")).code, 2);
+    assert_eq!(
+        run(call_monitor().args(["status", "--top", "many"])).code,
+        2
+    );
+    assert_eq!(run(&mut call_monitor()).code, 2);
+}

@@ -1,0 +1,5 @@
+//! Integration tests, one binary (one link) for all of them.
+
+mod cli;
+mod function_stats;
+mod migrations_upgrade;
