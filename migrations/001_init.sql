@@ -133,7 +133,9 @@ CREATE TABLE events (
     tool_use_id     TEXT,
     hook_event_name TEXT NOT NULL,
     host            TEXT,
-    ts              TEXT NOT NULL CHECK (ts GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z')
+    ts              TEXT NOT NULL CHECK (ts GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'),
+    -- When the row was committed: ingested_at - ts is the hook-to-row latency.
+    ingested_at     TEXT NOT NULL
 );
 CREATE UNIQUE INDEX events_tool_use ON events (session_id, tool_use_id, hook_event_name)
     WHERE session_id IS NOT NULL AND tool_use_id IS NOT NULL;

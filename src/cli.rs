@@ -7,11 +7,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::daemon::{self, DaemonConfig};
 use crate::db::{Database, Missing};
-use crate::{paths, status};
+use crate::ingest::Ingestor;
+use crate::{paths, replay, spool, status};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +50,34 @@ pub enum Command {
     Init,
     /// Report what has been recorded
     Status(StatusArgs),
+    /// Read one Claude Code hook payload on stdin and append it to the spool
+    /// (always exits 0)
+    Hook,
+    /// Ingest spool files (or directories of them) once; idempotent
+    Replay(ReplayArgs),
+    /// Tail the spool continuously into the database until SIGTERM/SIGINT
+    Daemon(DaemonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Spool files or directories holding them
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Longest wait between spool scans when no file event arrives
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
+    pub rescan: Duration,
+    /// How long a consumed spool file must be unmodified before deletion
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DUR")]
+    pub quiet_period: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::timefmt::parse_duration(s)
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +99,12 @@ pub enum CliError {
     Status(#[from] status::StatusError),
     #[error("cannot encode the report as JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Replay(#[from] crate::replay::ReplayError),
+    #[error(transparent)]
+    Daemon(#[from] crate::daemon::DaemonError),
+    #[error("cannot use the spool: {0}")]
+    Spool(#[from] crate::spool::SpoolError),
 }
 
 /// Entry point of the binary.
@@ -77,7 +114,11 @@ pub fn main() -> ExitCode {
         // clap prints help/version (exit 0) or the usage error (exit 2).
         Err(err) => err.exit(),
     };
-    init_logging();
+    // The agent waits for the hook: it skips logging set-up (and, in
+    // `run`, the database); it cannot fail.
+    if !matches!(cli.command, Command::Hook) {
+        init_logging(&cli.command);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -89,19 +130,46 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// The daemon logs its lifecycle at `info`; one-shot commands only warn.
+fn init_logging(command: &Command) {
+    let default = if matches!(command, Command::Daemon(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CALL_MONITOR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let db_path = paths::db_path(cli.db.as_deref());
+    let spool_dir = paths::spool_dir(cli.spool.as_deref());
+    let ingestor =
+        |db: Database| Ingestor::new(db.into_conn(), spool_dir.join(spool::QUARANTINE_DIR));
     match cli.command {
+        Command::Hook => crate::hook::run(&spool_dir),
+        Command::Replay(args) => {
+            let files = replay::collect_files(&args.paths)?;
+            let mut ingestor = ingestor(Database::open(&db_path, Missing::Create)?);
+            let stats = replay::run(&mut ingestor, &files)?;
+            println!("{stats}");
+        }
+        Command::Daemon(args) => {
+            spool::ensure_dir(&spool_dir)?;
+            let ingestor = ingestor(Database::open(&db_path, Missing::Create)?);
+            let config = DaemonConfig {
+                spool: spool_dir.clone(),
+                rescan: args.rescan,
+                quiet: args.quiet_period,
+            };
+            daemon::run(ingestor, config)?;
+        }
         Command::Init => {
             let db = Database::open(&db_path, Missing::Create)?;
             let m = db.migration();

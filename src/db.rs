@@ -124,6 +124,11 @@ impl Database {
         &mut self.conn
     }
 
+    /// Gives up the wrapper, keeping the configured connection.
+    pub fn into_conn(self) -> Connection {
+        self.conn
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

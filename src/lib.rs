@@ -13,8 +13,17 @@
 //! - [`timefmt`]: the one timestamp format every table stores.
 
 pub mod cli;
+pub mod daemon;
 pub mod db;
+pub mod envelope;
+pub mod hook;
+pub mod ingest;
 pub mod migrations;
 pub mod paths;
+pub mod quarantine;
+pub mod replay;
+pub mod shutdown;
+pub mod spool;
 pub mod status;
+pub mod tail;
 pub mod timefmt;

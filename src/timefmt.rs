@@ -1,13 +1,60 @@
-//! The single timestamp format of `operations.db`.
+//! The single timestamp format of `operations.db` and of spool envelopes.
 //!
 //! Every `ts`-like column holds RFC 3339 UTC with milliseconds and a `Z`
 //! (`2026-11-24T13:53:42.123Z`). One fixed-width format means string order
 //! is time order, so time windows are index-friendly string comparisons and
 //! SQLite's own `strftime('%Y-%m-%dT%H:%M:%fZ', …)` produces comparable
-//! bounds. The migrations enforce the shape with CHECK constraints.
+//! bounds. The migrations enforce the shape with CHECK constraints; the
+//! ingester normalises whatever RFC 3339 an envelope carries into it.
 
-/// The `strftime` pattern that produces the canonical format inside SQLite.
-pub const SQLITE_FORMAT: &str = "%Y-%m-%dT%H:%M:%fZ";
+use chrono::{DateTime, SecondsFormat, Utc};
 
 /// SQL expression for "now" in the canonical format.
 pub const SQL_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+/// The canonical text of `t`.
+pub fn format(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The canonical text of the current time.
+pub fn now() -> String {
+    format(Utc::now())
+}
+
+/// Parses any RFC 3339 timestamp (any offset, any precision) into UTC.
+pub fn parse(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Parses a duration written `500ms`, `30s`, `10m`, `6h` (CONTRACT §1).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("invalid duration '{s}': {e} (write e.g. 500ms, 30s, 10m, 6h)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_offsets_and_precision() {
+        let t = parse("2026-11-24T15:53:42.123456+02:00").unwrap();
+        assert_eq!(format(t), "2026-11-24T13:53:42.123Z");
+        assert_eq!(
+            format(parse("2026-11-24T13:53:42Z").unwrap()),
+            "2026-11-24T13:53:42.000Z"
+        );
+        assert!(parse("yesterday").is_none());
+    }
+
+    #[test]
+    fn durations_in_contract_units() {
+        assert_eq!(parse_duration("500ms").unwrap().as_millis(), 500);
+        assert_eq!(parse_duration("10m").unwrap().as_secs(), 600);
+        assert_eq!(parse_duration("6h").unwrap().as_secs(), 21600);
+        assert!(parse_duration("soon").is_err());
+    }
+}

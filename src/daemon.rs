@@ -1,0 +1,178 @@
+//! `daemon`: tail the spool continuously into operations.db.
+//!
+//! # Lifecycle
+//! 1. Check (or create) the spool directory; open the database.
+//! 2. Start an inotify watcher on the spool (through `notify`). It is only a
+//!    wake-up hint: every event, whatever its kind, just wakes the ingester.
+//! 3. The ingestion thread runs *passes*: for every spool file, ingest its
+//!    complete lines past the checkpoint ([`Ingestor`]) and delete it if the
+//!    spool's deletion protocol allows ([`spool::retire`]). It runs a pass
+//!    when woken, and at least every `rescan` interval, which catches
+//!    whatever the watcher missed (queue overflow, events lost while the
+//!    watcher was being set up, file systems without inotify).
+//! 4. SIGTERM or SIGINT: the flag is raised, the ingester finishes the
+//!    batch in hand (committed with its offset), stops reading, and the
+//!    process exits 0.
+//!
+//! # Concurrency
+//! Two threads: the main one runs a current-thread tokio runtime that only
+//! waits for signals; the ingestion thread owns the database connection. They
+//! share a [`Shutdown`] flag and a wake-up channel, nothing else.
+//!
+//! # Latency
+//! A wake-up is followed by a short settle delay (so a burst of hooks lands
+//! in one transaction), then a pass that commits everything complete. A lone
+//! event is therefore committed within a few milliseconds of its hook; the
+//! bound without a watcher is the rescan interval.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tracing::{debug, info, warn};
+
+use crate::ingest::Ingestor;
+use crate::shutdown::Shutdown;
+use crate::spool::{self, Retired, SpoolError};
+
+/// Daemon settings.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub spool: PathBuf,
+    /// Longest wait between passes without a wake-up.
+    pub rescan: Duration,
+    /// How long a consumed file must be unmodified before it is deleted.
+    pub quiet: Duration,
+}
+
+/// Wait after a wake-up so that a burst is ingested in one transaction.
+const SETTLE: Duration = Duration::from_millis(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error("cannot start the signal handler: {0}")]
+    Runtime(std::io::Error),
+    #[error("the ingestion thread panicked")]
+    IngestPanicked,
+}
+
+/// Runs until SIGTERM/SIGINT.
+pub fn run(ingestor: Ingestor, config: DaemonConfig) -> Result<(), DaemonError> {
+    spool::ensure_dir(&config.spool)?;
+    let shutdown = Shutdown::new();
+    let (wake, woken) = mpsc::channel::<()>();
+    let _watcher = watch(&config, wake.clone());
+    info!(spool = %config.spool.display(), rescan = ?config.rescan, quiet = ?config.quiet, "daemon started");
+
+    let ingest_thread = {
+        let shutdown = shutdown.clone();
+        let config = config.clone();
+        std::thread::Builder::new()
+            .name("ingest".into())
+            .spawn(move || ingest_loop(ingestor, &config, &shutdown, &woken))
+            .map_err(DaemonError::Runtime)?
+    };
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    let signal = runtime
+        .block_on(wait_for_signal())
+        .map_err(DaemonError::Runtime)?;
+    info!(signal, "shutting down: finishing the batch in hand");
+    shutdown.trigger();
+    let _ = wake.send(());
+    let totals = ingest_thread
+        .join()
+        .map_err(|_| DaemonError::IngestPanicked)?;
+    info!(%totals, "daemon stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+/// The watcher, or `None` (with a warning) when it cannot be set up: the
+/// rescan interval then does all the work.
+fn watch(config: &DaemonConfig, wake: Sender<()>) -> Option<RecommendedWatcher> {
+    let handler = move |_event: notify::Result<notify::Event>| {
+        // Any event, error or overflow alike, just means "look again".
+        let _ = wake.send(());
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(w) => w,
+        Err(e) => {
+            warn!(error = %e, "file watcher unavailable; relying on rescans");
+            return None;
+        }
+    };
+    if let Err(e) = watcher.watch(&config.spool, RecursiveMode::NonRecursive) {
+        warn!(error = %e, "cannot watch the spool; relying on rescans");
+        return None;
+    }
+    Some(watcher)
+}
+
+fn ingest_loop(
+    mut ingestor: Ingestor,
+    config: &DaemonConfig,
+    shutdown: &Shutdown,
+    woken: &Receiver<()>,
+) -> crate::ingest::IngestStats {
+    while !shutdown.is_triggered() {
+        pass(&mut ingestor, config, shutdown);
+        match woken.recv_timeout(config.rescan) {
+            Ok(()) => {
+                std::thread::sleep(SETTLE);
+                while woken.try_recv().is_ok() {}
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    ingestor.totals()
+}
+
+/// One pass over the spool.
+fn pass(ingestor: &mut Ingestor, config: &DaemonConfig, shutdown: &Shutdown) {
+    let files = match spool::list_files(&config.spool) {
+        Ok(files) => files,
+        Err(e) => {
+            warn!(spool = %config.spool.display(), error = %e, "cannot list the spool");
+            return;
+        }
+    };
+    for path in files {
+        if shutdown.is_triggered() {
+            return;
+        }
+        let progress = match ingestor.ingest_file(&path, &|| shutdown.is_triggered(), &mut |_| {}) {
+            Ok(progress) => progress,
+            Err(e) => {
+                // Nothing was committed for the failed batch; the next pass
+                // retries it from the same checkpoint.
+                warn!(error = %e, "ingestion failed; will retry");
+                continue;
+            }
+        };
+        let Some(committed) = progress.committed else {
+            continue;
+        };
+        match spool::retire(&path, &progress.file, committed, config.quiet) {
+            Ok(Retired::Deleted) => debug!(file = %path.display(), "consumed spool file deleted"),
+            Ok(Retired::Kept(reason)) => debug!(file = %path.display(), ?reason, "spool file kept"),
+            Err(e) => warn!(file = %path.display(), error = %e, "cannot retire spool file"),
+        }
+    }
+}

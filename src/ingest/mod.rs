@@ -1,0 +1,336 @@
+//! The ingestion engine shared by `replay` and `daemon`.
+//!
+//! [`Ingestor::ingest_file`] reads a spool file from its checkpoint and
+//! commits it in batches. Each batch is one `BEGIN IMMEDIATE` transaction
+//! holding, together:
+//! - one `events` row per new envelope (the dedupe keys),
+//! - the rows classification derives from it ([`classify`]),
+//! - a `quarantine` row per rejected line (its raw bytes already synced in
+//!   `<spool>/quarantine/`),
+//! - the file's new read offset in `spool_files`.
+//!
+//! # Invariants
+//! - **Exactly once.** Rows and offset commit atomically, so after a crash
+//!   the file is re-read from the last committed offset and every line is
+//!   applied once. Redeliveries (same envelope id, or same `session_id` +
+//!   `tool_use_id` + `hook_event_name`) are dropped by unique indexes, so an
+//!   event spooled twice, or a file replayed under another identity, is
+//!   stored once.
+//! - **Nothing dropped.** A line is either stored, recognised as a
+//!   duplicate, or quarantined; the offset only moves past complete lines.
+//! - **No raw text in the DB or logs.** Only envelope ids, keys, counts and
+//!   rejection reasons (which never quote the line) are written or logged.
+//!
+//! # Concurrency
+//! One `Ingestor` owns one connection and is used from one thread. Another
+//! process (a second daemon, a `replay`) ingesting the same file at the same
+//! time is safe: the offset is re-read inside the write transaction and a
+//! batch that raced is discarded before it is applied.
+
+pub mod classify;
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use tracing::{debug, warn};
+
+use crate::envelope::{self, Envelope, Rejection};
+use crate::tail::{self, LineContent, LineReader, RawLine};
+use crate::{quarantine, timefmt};
+
+/// Lines per transaction. Large enough to amortise the commit, small enough
+/// that a shutdown never waits long for the batch in hand.
+pub const BATCH_LINES: usize = 4096;
+/// Bytes per transaction, whichever limit comes first.
+pub const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Counts of one run, as printed by `replay`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct IngestStats {
+    /// Complete lines read.
+    pub events: u64,
+    /// New envelopes stored.
+    pub inserted: u64,
+    /// Envelopes already stored before.
+    pub duplicates: u64,
+    /// Lines quarantined.
+    pub quarantined: u64,
+}
+
+impl IngestStats {
+    fn add(&mut self, other: IngestStats) {
+        self.events += other.events;
+        self.inserted += other.inserted;
+        self.duplicates += other.duplicates;
+        self.quarantined += other.quarantined;
+    }
+}
+
+impl std::fmt::Display for IngestStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "events={} inserted={} duplicates={} quarantined={}",
+            self.events, self.inserted, self.duplicates, self.quarantined
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot read spool file {path}: {source}")]
+    Read { path: String, source: io::Error },
+    #[error("cannot quarantine a line of {path}: {source}")]
+    Quarantine { path: String, source: io::Error },
+    #[error("cannot store events from {path}: {source}")]
+    Store {
+        path: String,
+        source: rusqlite::Error,
+    },
+}
+
+/// Where one file stands after [`Ingestor::ingest_file`].
+pub struct FileProgress {
+    /// The daemon's descriptor of the file (for [`crate::spool::retire`]).
+    pub file: File,
+    /// Committed offset; `None` while the file has no identity yet.
+    pub committed: Option<u64>,
+}
+
+pub struct Ingestor {
+    conn: Connection,
+    quarantine_dir: PathBuf,
+    totals: IngestStats,
+}
+
+impl Ingestor {
+    /// An ingestor writing to `conn` (an opened, migrated operations.db)
+    /// and quarantining into `quarantine_dir`.
+    pub fn new(conn: Connection, quarantine_dir: PathBuf) -> Self {
+        Self {
+            conn,
+            quarantine_dir,
+            totals: IngestStats::default(),
+        }
+    }
+
+    /// Everything ingested by this ingestor so far.
+    pub fn totals(&self) -> IngestStats {
+        self.totals
+    }
+
+    /// Ingests the complete lines of `path` past its checkpoint. `stop` is
+    /// polled between batches; `progress` receives bytes consumed.
+    pub fn ingest_file(
+        &mut self,
+        path: &Path,
+        stop: &dyn Fn() -> bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<FileProgress, IngestError> {
+        let shown = path.display().to_string();
+        let read_err = |source| IngestError::Read {
+            path: shown.clone(),
+            source,
+        };
+        let file = tail::open(path).map_err(read_err)?;
+        let Some(key) = tail::identify(&file).map_err(read_err)? else {
+            return Ok(FileProgress {
+                file,
+                committed: None,
+            });
+        };
+        let size = file.metadata().map_err(read_err)?.len();
+        // `stored` is what spool_files holds; `committed` where reading
+        // resumes. They differ only after a truncation.
+        let mut stored = self.checkpoint(&key).map_err(|source| IngestError::Store {
+            path: shown.clone(),
+            source,
+        })?;
+        let mut committed = stored;
+        if committed > size {
+            warn!(file = %shown, committed, size, "spool file shrank below its checkpoint; reading it again from the start");
+            committed = 0;
+        }
+        let mut reader = LineReader::new(
+            file.try_clone().map_err(read_err)?,
+            committed,
+            &self.quarantine_dir,
+        )
+        .map_err(read_err)?;
+        loop {
+            let batch = read_batch(&mut reader).map_err(read_err)?;
+            if batch.is_empty() {
+                break;
+            }
+            let start = committed;
+            let end = reader.offset();
+            let Some(stats) = self.commit_batch(path, &key, stored, end, batch)? else {
+                // Another process got there first: continue from where it is.
+                break;
+            };
+            stored = end;
+            progress(end - start);
+            self.totals.add(stats);
+            committed = end;
+            if stop() {
+                break;
+            }
+        }
+        Ok(FileProgress {
+            file,
+            committed: Some(committed),
+        })
+    }
+
+    fn checkpoint(&self, key: &str) -> rusqlite::Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT offset FROM spool_files WHERE file_key = ?1",
+                [key],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|o| o.unwrap_or(0).max(0) as u64)
+    }
+
+    fn commit_batch(
+        &mut self,
+        path: &Path,
+        key: &str,
+        stored: u64,
+        end: u64,
+        batch: Vec<RawLine>,
+    ) -> Result<Option<IngestStats>, IngestError> {
+        let shown = path.display().to_string();
+        let store_err = |source| IngestError::Store {
+            path: shown.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_err)?;
+        // Another ingester may have committed this range meanwhile.
+        let current = tx
+            .query_row(
+                "SELECT offset FROM spool_files WHERE file_key = ?1",
+                [key],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map_err(store_err)?
+            .unwrap_or(0) as u64;
+        if current != stored {
+            debug!(file = %shown, current, stored, "checkpoint moved under us; batch left to the other ingester");
+            discard_stashes(batch);
+            return Ok(None);
+        }
+        let now = timefmt::now();
+        let mut stats = IngestStats::default();
+        for line in batch {
+            stats.events += 1;
+            match accept(&line) {
+                Ok(env) => {
+                    if store_event(&tx, &env, &now).map_err(store_err)? {
+                        classify::apply(&tx, &env).map_err(store_err)?;
+                        stats.inserted += 1;
+                    } else {
+                        stats.duplicates += 1;
+                    }
+                }
+                Err(rejection) => {
+                    quarantine_line(&self.quarantine_dir, &tx, &shown, &line, &rejection, &now)?;
+                    stats.quarantined += 1;
+                }
+            }
+        }
+        tx.execute(
+            "INSERT INTO spool_files (file_key, path, offset, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (file_key) DO UPDATE SET path = excluded.path, offset = excluded.offset,
+                                                  updated_at = excluded.updated_at",
+            (key, &shown, end as i64, &now),
+        )
+        .map_err(store_err)?;
+        tx.commit().map_err(store_err)?;
+        debug!(file = %shown, to = end, inserted = stats.inserted, duplicates = stats.duplicates, quarantined = stats.quarantined, "batch committed");
+        Ok(Some(stats))
+    }
+}
+
+fn quarantine_line(
+    quarantine_dir: &Path,
+    tx: &Transaction<'_>,
+    file: &str,
+    line: &RawLine,
+    rejection: &Rejection,
+    now: &str,
+) -> Result<(), IngestError> {
+    let q_err = |source| IngestError::Quarantine {
+        path: file.to_string(),
+        source,
+    };
+    let sha256 = match &line.content {
+        LineContent::Bytes(bytes) => quarantine::store(quarantine_dir, bytes).map_err(q_err)?,
+        LineContent::Oversized { sha256, stash } => {
+            quarantine::adopt(quarantine_dir, stash, sha256).map_err(q_err)?;
+            sha256.clone()
+        }
+    };
+    warn!(file, offset = line.offset, length = line.len, reason = %rejection, "line quarantined");
+    tx.execute(
+            "INSERT INTO quarantine (file, offset, length, sha256, reason, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            (file, line.offset as i64, line.len as i64, &sha256, rejection.to_string(), now),
+        )
+        .map_err(|source| IngestError::Store { path: file.to_string(), source })?;
+    Ok(())
+}
+
+fn read_batch(reader: &mut LineReader) -> io::Result<Vec<RawLine>> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
+        match reader.next_line()? {
+            Some(line) => {
+                bytes += line.len;
+                batch.push(line);
+            }
+            None => break,
+        }
+    }
+    Ok(batch)
+}
+
+fn accept(line: &RawLine) -> Result<Envelope, Rejection> {
+    match &line.content {
+        LineContent::Bytes(bytes) => envelope::parse(bytes),
+        LineContent::Oversized { .. } => Err(Rejection::TooLong { len: line.len }),
+    }
+}
+
+fn discard_stashes(batch: Vec<RawLine>) {
+    for line in batch {
+        if let LineContent::Oversized { stash, .. } = line.content {
+            let _ = std::fs::remove_file(stash);
+        }
+    }
+}
+
+/// Inserts the `events` row; `false` when the envelope was already stored.
+fn store_event(tx: &Transaction<'_>, env: &Envelope, now: &str) -> rusqlite::Result<bool> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO events (envelope_id, session_id, tool_use_id, hook_event_name, host, ts, ingested_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+    )?;
+    let inserted = stmt.execute((
+        &env.id,
+        env.field("session_id"),
+        env.field("tool_use_id"),
+        env.hook_event_name(),
+        &env.host,
+        timefmt::format(env.ts),
+        now,
+    ))?;
+    Ok(inserted == 1)
+}
