@@ -37,7 +37,6 @@ CREATE TABLE calls (
 );
 CREATE INDEX calls_function_ts ON calls (function_id, ts);
 CREATE INDEX calls_session_ts ON calls (session_id, ts);
-CREATE INDEX calls_ts ON calls (ts);
 CREATE UNIQUE INDEX calls_tool_use ON calls (session_id, tool_use_id, ordinal)
     WHERE tool_use_id IS NOT NULL;
 
@@ -125,10 +124,10 @@ CREATE TABLE quarantine (
 );
 
 -- One row per ingested envelope: the dedupe keys of CONTRACT §2 and the
--- denominator of "events" in `status`. No payload is kept.
+-- denominator of "events" in `status`. No payload is kept. Keyed by the
+-- envelope id itself (WITHOUT ROWID): one B-tree to insert into, not two.
 CREATE TABLE events (
-    id              INTEGER PRIMARY KEY,
-    envelope_id     TEXT NOT NULL UNIQUE,
+    envelope_id     TEXT PRIMARY KEY NOT NULL,
     session_id      TEXT,
     tool_use_id     TEXT,
     hook_event_name TEXT NOT NULL,
@@ -136,7 +135,7 @@ CREATE TABLE events (
     ts              TEXT NOT NULL CHECK (ts GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'),
     -- When the row was committed: ingested_at - ts is the hook-to-row latency.
     ingested_at     TEXT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE UNIQUE INDEX events_tool_use ON events (session_id, tool_use_id, hook_event_name)
     WHERE session_id IS NOT NULL AND tool_use_id IS NOT NULL;
 

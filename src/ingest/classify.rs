@@ -15,12 +15,19 @@
 //! - Pre writes the start time, leaving `success` NULL (an unfinished call
 //!   stays visible as such);
 //! - Post writes `success`, `error_class` and `duration_ms` — from the
-//!   payload, else Post minus Pre time when the Pre event is known.
+//!   payload, else Post minus Pre time.
+//!
+//! The row itself carries what pairing needs, so no event is looked up: a
+//! Post that finds the row computes the duration from the start the Pre
+//! wrote; a Post that comes first writes its own time into `ts` with
+//! `success` set, and the late Pre computes the duration from it and then
+//! puts the start time in `ts`.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use rusqlite::{OptionalExtension, Transaction};
+use rusqlite::Transaction;
 use serde_json::Value;
 
 use crate::envelope::Envelope;
@@ -71,27 +78,136 @@ impl Phase {
     }
 }
 
-/// Applies one new envelope to the event tables.
-pub fn apply(tx: &Transaction<'_>, env: &Envelope) -> rusqlite::Result<()> {
-    let Some(session_id) = env.field("session_id") else {
-        return Ok(());
-    };
-    let ts = timefmt::format(env.ts);
-    upsert_session(tx, env, session_id, &ts)?;
-    let Some(phase) = Phase::of(env.hook_event_name()) else {
-        return Ok(());
-    };
-    let calls = recognise(env);
-    if calls.is_empty() {
-        return Ok(());
+/// Applies new envelopes to the event tables, one batch (transaction) at a
+/// time. It keeps a cache of sessions already written, so the per-event
+/// session upsert is skipped when it could not change the row.
+#[derive(Default)]
+pub struct Classifier {
+    sessions: HashMap<String, SessionSeen>,
+}
+
+/// What the database already holds for a session (committed or in the
+/// current transaction). The session merge is monotone — `started_at` only
+/// moves earlier, `cwd` and `host` only go from NULL to a value — so an
+/// event that would not move any of them can skip its upsert.
+struct SessionSeen {
+    started_at: String,
+    has_cwd: bool,
+    has_host: bool,
+}
+
+/// Sessions remembered before the cache is simply cleared.
+const SESSION_CACHE_MAX: usize = 100_000;
+
+impl Classifier {
+    pub fn new() -> Self {
+        Self::default()
     }
-    let tool_use_id = env.field("tool_use_id");
-    match phase {
-        Phase::Pre => record_start(tx, env, session_id, tool_use_id, &ts, &calls),
-        Phase::Post { success } => {
-            record_end(tx, env, session_id, tool_use_id, &ts, success, &calls)
+
+    /// Forgets cached state; called when a transaction rolls back.
+    pub fn forget(&mut self) {
+        self.sessions.clear();
+    }
+
+    /// Applies the envelopes newly stored in `tx`, in order.
+    pub fn apply_batch(
+        &mut self,
+        tx: &Transaction<'_>,
+        batch: &[Envelope],
+    ) -> rusqlite::Result<()> {
+        // A Pre whose Post comes later in the same batch writes nothing: the
+        // Post writes the complete row at once (one insert, not two writes).
+        let mut post_at: HashMap<(&str, &str), usize> = HashMap::new();
+        for (i, env) in batch.iter().enumerate() {
+            if let (Some(Phase::Post { .. }), Some(key)) =
+                (Phase::of(env.hook_event_name()), pair_key(env))
+            {
+                post_at.entry(key).or_insert(i);
+            }
         }
+        let mut starts: HashMap<(&str, &str), String> = HashMap::new();
+        for (i, env) in batch.iter().enumerate() {
+            let Some(session_id) = env.field("session_id") else {
+                continue;
+            };
+            let ts = timefmt::format(env.ts);
+            self.session(tx, env, session_id, &ts)?;
+            let Some(phase) = Phase::of(env.hook_event_name()) else {
+                continue;
+            };
+            let key = pair_key(env);
+            if let (Phase::Pre, Some(key)) = (phase, key) {
+                if post_at.get(&key).is_some_and(|&post| post > i) {
+                    starts.insert(key, ts);
+                    continue;
+                }
+            }
+            let calls = recognise(env);
+            if calls.is_empty() {
+                continue;
+            }
+            let tool_use = ToolUse {
+                session_id,
+                tool_use_id: env.field("tool_use_id"),
+                ts: &ts,
+            };
+            match phase {
+                Phase::Pre => record_start(tx, &tool_use, &calls)?,
+                Phase::Post { success } => {
+                    let start = key.and_then(|k| starts.remove(&k));
+                    let outcome = Outcome {
+                        success,
+                        start: start.as_deref(),
+                    };
+                    record_end(tx, env, &tool_use, outcome, &calls)?
+                }
+            }
+        }
+        Ok(())
     }
+
+    fn session(
+        &mut self,
+        tx: &Transaction<'_>,
+        env: &Envelope,
+        session_id: &str,
+        ts: &str,
+    ) -> rusqlite::Result<()> {
+        let (has_cwd, has_host) = (env.field("cwd").is_some(), env.host.is_some());
+        let ending = env.hook_event_name() == "SessionEnd";
+        if let Some(seen) = self.sessions.get(session_id) {
+            let changes = ending
+                || ts < seen.started_at.as_str()
+                || (has_cwd && !seen.has_cwd)
+                || (has_host && !seen.has_host);
+            if !changes {
+                return Ok(());
+            }
+        }
+        upsert_session(tx, env, session_id, ts)?;
+        if self.sessions.len() >= SESSION_CACHE_MAX {
+            self.sessions.clear();
+        }
+        let seen = self
+            .sessions
+            .entry(session_id.to_string())
+            .or_insert_with(|| SessionSeen {
+                started_at: ts.to_string(),
+                has_cwd,
+                has_host,
+            });
+        if ts < seen.started_at.as_str() {
+            seen.started_at = ts.to_string();
+        }
+        seen.has_cwd |= has_cwd;
+        seen.has_host |= has_host;
+        Ok(())
+    }
+}
+
+/// The pairing key of a tool-use event.
+fn pair_key(env: &Envelope) -> Option<(&str, &str)> {
+    Some((env.field("session_id")?, env.field("tool_use_id")?))
 }
 
 /// The registry calls of one tool use, in order.
@@ -142,61 +258,80 @@ fn upsert_session(
     Ok(())
 }
 
-/// The timestamp of another event of the same tool use, if stored.
-fn partner_ts(
-    tx: &Transaction<'_>,
-    session_id: &str,
-    tool_use_id: &str,
-    events: &[&str],
-) -> rusqlite::Result<Option<String>> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT ts FROM events WHERE session_id = ?1 AND tool_use_id = ?2 AND hook_event_name = ?3",
-    )?;
-    for event in events {
-        if let Some(ts) = stmt
-            .query_row((session_id, tool_use_id, event), |r| r.get(0))
-            .optional()?
-        {
-            return Ok(Some(ts));
-        }
-    }
-    Ok(None)
+/// Milliseconds from `b` to `a` (canonical timestamps) in SQL, NULL when
+/// negative (clock skew between hosts is not a duration).
+macro_rules! sql_millis {
+    ($a:literal, $b:literal) => {
+        concat!(
+            "(SELECT CASE WHEN d >= 0 THEN d END FROM (SELECT CAST(round((unixepoch(",
+            $a,
+            ", 'subsec') - unixepoch(",
+            $b,
+            ", 'subsec')) * 1000) AS INTEGER) AS d))"
+        )
+    };
 }
 
+/// Pre: the row's `ts` is the start. If the Post came first (`success` is
+/// set and `ts` holds the end), the duration is end minus this start.
+const RECORD_START: &str = concat!(
+    "INSERT INTO calls (session_id, function_id, tool_used, ts, tool_use_id, ordinal)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT (session_id, tool_use_id, ordinal) WHERE tool_use_id IS NOT NULL DO UPDATE SET
+        ts = excluded.ts,
+        duration_ms = COALESCE(calls.duration_ms,
+            CASE WHEN calls.success IS NOT NULL THEN ",
+    sql_millis!("calls.ts", "excluded.ts"),
+    " END)"
+);
+
+/// Post: outcome and duration (the payload's, else end minus the start the
+/// Pre wrote). Without a Pre yet, `ts` holds the end until the Pre arrives.
+const RECORD_END: &str = concat!(
+    "INSERT INTO calls (session_id, function_id, tool_used, ts, duration_ms, success, error_class, tool_use_id, ordinal)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+     ON CONFLICT (session_id, tool_use_id, ordinal) WHERE tool_use_id IS NOT NULL DO UPDATE SET
+        success = excluded.success,
+        error_class = excluded.error_class,
+        duration_ms = COALESCE(excluded.duration_ms, calls.duration_ms, ",
+    sql_millis!("excluded.ts", "calls.ts"),
+    ")"
+);
+
 fn millis_between(from: &str, to: &str) -> Option<i64> {
-    let (from, to) = (timefmt::parse(from)?, timefmt::parse(to)?);
-    let ms = (to - from).num_milliseconds();
+    let ms = (timefmt::parse(to)? - timefmt::parse(from)?).num_milliseconds();
     (ms >= 0).then_some(ms)
+}
+
+/// The tool-use event being recorded: its session, its id (absent in some
+/// external events) and its own time.
+struct ToolUse<'a> {
+    session_id: &'a str,
+    tool_use_id: Option<&'a str>,
+    ts: &'a str,
+}
+
+/// What a Post event says: success, and the start time when its Pre was in
+/// the same batch.
+#[derive(Clone, Copy)]
+struct Outcome<'a> {
+    success: bool,
+    start: Option<&'a str>,
 }
 
 fn record_start(
     tx: &Transaction<'_>,
-    _env: &Envelope,
-    session_id: &str,
-    tool_use_id: Option<&str>,
-    ts: &str,
+    tool_use: &ToolUse<'_>,
     calls: &[CallRef],
 ) -> rusqlite::Result<()> {
-    let end = match tool_use_id {
-        Some(id) => partner_ts(tx, session_id, id, &["PostToolUse", "PostToolUseFailure"])?,
-        None => None,
-    };
-    let duration = end.as_deref().and_then(|end| millis_between(ts, end));
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO calls (session_id, function_id, tool_used, ts, duration_ms, success, tool_use_id, ordinal)
-         VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7)
-         ON CONFLICT (session_id, tool_use_id, ordinal) WHERE tool_use_id IS NOT NULL DO UPDATE SET
-            ts = excluded.ts,
-            duration_ms = COALESCE(calls.duration_ms, excluded.duration_ms)",
-    )?;
+    let mut stmt = tx.prepare_cached(RECORD_START)?;
     for (ordinal, call) in calls.iter().enumerate() {
         stmt.execute((
-            session_id,
+            tool_use.session_id,
             &call.function_id,
             call.tool_used.as_str(),
-            ts,
-            duration,
-            tool_use_id,
+            tool_use.ts,
+            tool_use.tool_use_id,
             ordinal as i64,
         ))?;
     }
@@ -206,42 +341,33 @@ fn record_start(
 fn record_end(
     tx: &Transaction<'_>,
     env: &Envelope,
-    session_id: &str,
-    tool_use_id: Option<&str>,
-    ts: &str,
-    success: bool,
+    tool_use: &ToolUse<'_>,
+    outcome: Outcome<'_>,
     calls: &[CallRef],
 ) -> rusqlite::Result<()> {
-    let start = match tool_use_id {
-        Some(id) => partner_ts(tx, session_id, id, &["PreToolUse"])?,
-        None => None,
-    };
+    let Outcome { success, start } = outcome;
+    let ts = tool_use.ts;
+    // With the start known (Pre in the same batch) the row is written
+    // complete; otherwise the upsert pairs it with a stored Pre, if any.
     let duration = env
         .event
         .get("duration_ms")
         .and_then(Value::as_i64)
         .filter(|d| *d >= 0)
-        .or_else(|| start.as_deref().and_then(|start| millis_between(start, ts)));
+        .or_else(|| start.and_then(|start| millis_between(start, ts)));
+    let ts = start.unwrap_or(ts);
     let error_class = (!success).then(|| error_class(env));
-    let call_ts = start.as_deref().unwrap_or(ts);
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO calls (session_id, function_id, tool_used, ts, duration_ms, success, error_class, tool_use_id, ordinal)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (session_id, tool_use_id, ordinal) WHERE tool_use_id IS NOT NULL DO UPDATE SET
-            success = excluded.success,
-            error_class = excluded.error_class,
-            duration_ms = COALESCE(excluded.duration_ms, calls.duration_ms)",
-    )?;
+    let mut stmt = tx.prepare_cached(RECORD_END)?;
     for (ordinal, call) in calls.iter().enumerate() {
         stmt.execute((
-            session_id,
+            tool_use.session_id,
             &call.function_id,
             call.tool_used.as_str(),
-            call_ts,
+            ts,
             duration,
             i64::from(success),
             &error_class,
-            tool_use_id,
+            tool_use.tool_use_id,
             ordinal as i64,
         ))?;
     }

@@ -101,6 +101,7 @@ pub struct FileProgress {
 
 pub struct Ingestor {
     conn: Connection,
+    classifier: classify::Classifier,
     quarantine_dir: PathBuf,
     totals: IngestStats,
 }
@@ -111,6 +112,7 @@ impl Ingestor {
     pub fn new(conn: Connection, quarantine_dir: PathBuf) -> Self {
         Self {
             conn,
+            classifier: classify::Classifier::new(),
             quarantine_dir,
             totals: IngestStats::default(),
         }
@@ -228,32 +230,27 @@ impl Ingestor {
             return Ok(None);
         }
         let now = timefmt::now();
-        let mut stats = IngestStats::default();
-        for line in batch {
-            stats.events += 1;
-            match accept(&line) {
-                Ok(env) => {
-                    if store_event(&tx, &env, &now).map_err(store_err)? {
-                        classify::apply(&tx, &env).map_err(store_err)?;
-                        stats.inserted += 1;
-                    } else {
-                        stats.duplicates += 1;
-                    }
-                }
-                Err(rejection) => {
-                    quarantine_line(&self.quarantine_dir, &tx, &shown, &line, &rejection, &now)?;
-                    stats.quarantined += 1;
-                }
+        let outcome = apply_lines(&tx, &mut self.classifier, &self.quarantine_dir, &shown, batch, &now)
+            .and_then(|stats| {
+                tx.execute(
+                    "INSERT INTO spool_files (file_key, path, offset, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (file_key) DO UPDATE SET path = excluded.path, offset = excluded.offset,
+                                                          updated_at = excluded.updated_at",
+                    (key, &shown, end as i64, &now),
+                )
+                .map_err(store_err)?;
+                tx.commit().map_err(store_err)?;
+                Ok(stats)
+            });
+        let stats = match outcome {
+            Ok(stats) => stats,
+            Err(e) => {
+                // Rolled back: the classifier's cache may describe rows
+                // that no longer exist.
+                self.classifier.forget();
+                return Err(e);
             }
-        }
-        tx.execute(
-            "INSERT INTO spool_files (file_key, path, offset, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (file_key) DO UPDATE SET path = excluded.path, offset = excluded.offset,
-                                                  updated_at = excluded.updated_at",
-            (key, &shown, end as i64, &now),
-        )
-        .map_err(store_err)?;
-        tx.commit().map_err(store_err)?;
+        };
         debug!(file = %shown, to = end, inserted = stats.inserted, duplicates = stats.duplicates, quarantined = stats.quarantined, "batch committed");
         Ok(Some(stats))
     }
@@ -285,6 +282,42 @@ fn quarantine_line(
         )
         .map_err(|source| IngestError::Store { path: file.to_string(), source })?;
     Ok(())
+}
+
+/// Stores, classifies or quarantines each line of a batch inside `tx`.
+fn apply_lines(
+    tx: &Transaction<'_>,
+    classifier: &mut classify::Classifier,
+    quarantine_dir: &Path,
+    file: &str,
+    batch: Vec<RawLine>,
+    now: &str,
+) -> Result<IngestStats, IngestError> {
+    let store_err = |source| IngestError::Store {
+        path: file.to_string(),
+        source,
+    };
+    let mut stats = IngestStats::default();
+    let mut fresh = Vec::with_capacity(batch.len());
+    for line in batch {
+        stats.events += 1;
+        match accept(&line) {
+            Ok(env) => {
+                if store_event(tx, &env, now).map_err(store_err)? {
+                    fresh.push(env);
+                    stats.inserted += 1;
+                } else {
+                    stats.duplicates += 1;
+                }
+            }
+            Err(rejection) => {
+                quarantine_line(quarantine_dir, tx, file, &line, &rejection, now)?;
+                stats.quarantined += 1;
+            }
+        }
+    }
+    classifier.apply_batch(tx, &fresh).map_err(store_err)?;
+    Ok(stats)
 }
 
 fn read_batch(reader: &mut LineReader) -> io::Result<Vec<RawLine>> {

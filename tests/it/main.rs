@@ -2,4 +2,6 @@
 
 mod cli;
 mod function_stats;
+mod ingestion;
 mod migrations_upgrade;
+mod support;

@@ -1,0 +1,325 @@
+//! Whole-process benchmarks of the pipeline, on the release binary.
+//!
+//! `cargo bench --bench pipeline [hook|replay|latency]...` (all by default).
+//! Prints one line per figure; BENCHMARKS.md records them with this command.
+//!
+//! - hook: wall time of `call_monitor hook` on a Bash payload with 200 KB of
+//!   output, against `/bin/true` fed the same stdin (a bare process start).
+//! - replay: lines/s of `call_monitor replay` on ~250k realistic lines into
+//!   a fresh database.
+//! - latency: hook-to-row latency at 100 events/s with the daemon running,
+//!   from the envelope timestamp (written by the hook) to the row's
+//!   `ingested_at` (taken when its batch is applied).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_call_monitor");
+
+fn main() {
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    let scratch = tempfile::tempdir().expect("temp dir");
+    if run("hook") {
+        bench_hook(scratch.path());
+    }
+    if run("replay") {
+        bench_replay(scratch.path());
+    }
+    if run("latency") {
+        bench_latency(scratch.path());
+    }
+}
+
+fn bash_payload(i: usize, output: usize) -> Vec<u8> {
+    serde_json::json!({
+        "session_id": format!("bench-{}", i % 50), "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_use_id": format!("toolu_{i:08}"), "cwd": "/home/dev/fn_registry", "transcript_path": "/t.jsonl",
+        "permission_mode": "default",
+        "tool_input": {"command": "cd /tmp && fn run csv_read_py_data data.csv | head -50", "description": "Read the CSV"},
+        "tool_response": {"stdout": "r".repeat(output), "stderr": "", "interrupted": false, "isImage": false}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Spawns `cmd` with `stdin` piped in and waits; returns the wall time.
+fn timed_run(cmd: &mut Command, stdin: &[u8]) -> Duration {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // /bin/true may exit before reading: a broken pipe is expected there.
+    let _ = child.stdin.take().expect("stdin").write_all(stdin);
+    child.wait().expect("wait");
+    start.elapsed()
+}
+
+fn summary(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
+    samples.sort();
+    let pick =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    (
+        pick(0.5),
+        pick(0.95),
+        samples.iter().sum::<Duration>() / samples.len() as u32,
+    )
+}
+
+fn bench_hook(dir: &Path) {
+    const RUNS: usize = 400;
+    let spool = dir.join("hook-spool");
+    let payload = bash_payload(0, 200 * 1024);
+    let (mut hook, mut truth) = (Vec::new(), Vec::new());
+    // Interleave so that machine noise hits both alike; warm up first.
+    for i in 0..RUNS + 20 {
+        let h = timed_run(
+            Command::new(BIN).arg("hook").arg("--spool").arg(&spool),
+            &payload,
+        );
+        let t = timed_run(&mut Command::new("/bin/true"), &payload);
+        if i >= 20 {
+            hook.push(h);
+            truth.push(t);
+        }
+    }
+    let (h50, h95, hmean) = summary(hook);
+    let (t50, t95, tmean) = summary(truth);
+    println!(
+        "hook (200 KB Bash output, {RUNS} runs): median {:.2} ms, p95 {:.2} ms, mean {:.2} ms | /bin/true: median {:.2} ms, p95 {:.2} ms, mean {:.2} ms | ratio of medians {:.2}",
+        ms(h50), ms(h95), ms(hmean), ms(t50), ms(t95), ms(tmean), ms(h50) / ms(t50)
+    );
+}
+
+/// ~250k lines shaped like a real spool: sessions with prompts, Pre/Post
+/// pairs of Bash (fn run and other commands), MCP registry calls, edits,
+/// failures.
+fn write_realistic_spool(path: &Path, lines: usize) -> usize {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    let mut written = 0;
+    let mut i = 0usize;
+    while written < lines {
+        let session = format!("sess-{:05}", i / 40);
+        let tool_use = format!("toolu_{i:09}");
+        let (tool, extra): (&str, serde_json::Value) = match i % 5 {
+            0 | 1 => (
+                "Bash",
+                serde_json::json!({"command": format!("fn run fn{}_py_data input.csv && fn run sqlite_open_go_infra", i % 97)}),
+            ),
+            2 => (
+                "Bash",
+                serde_json::json!({"command": "git status && cargo test -q 2>&1 | tail -5"}),
+            ),
+            3 => (
+                "mcp__registry__run_function",
+                serde_json::json!({"tool_input": {"function_id": format!("fn{}_ts_net", i % 31), "args": {"n": i}}}),
+            ),
+            _ => (
+                "Edit",
+                serde_json::json!({"file_path": format!("functions/py/data/fn{}.py", i % 97), "lines_added": 4, "lines_removed": 2, "content_sha256": "ab".repeat(32)}),
+            ),
+        };
+        for (k, event) in [
+            "PreToolUse",
+            if i.is_multiple_of(13) {
+                "PostToolUseFailure"
+            } else {
+                "PostToolUse"
+            },
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut e = serde_json::json!({
+                "session_id": session, "cwd": "/home/dev/fn_registry", "hook_event_name": event,
+                "permission_mode": "default", "tool_name": tool, "tool_use_id": tool_use
+            });
+            for (key, value) in extra.as_object().expect("object") {
+                e[key] = value.clone();
+            }
+            if k == 1 {
+                e["stdout_bytes"] = 4096.into();
+                e["stderr_bytes"] = 0.into();
+                if *event == "PostToolUseFailure" {
+                    e["error"] = "Command failed with exit code 1".into();
+                }
+            }
+            let ts = format!(
+                "2026-11-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                1 + (i / 86_400) % 28,
+                (i / 3600) % 24,
+                (i / 60) % 60,
+                i % 60,
+                k * 250
+            );
+            // Hook ids are UUIDv7: time-ordered, as in a real spool.
+            let line = serde_json::json!({"v": 1, "id": uuid::Uuid::now_v7().to_string(), "ts": ts, "host": "bench", "event": e});
+            writeln!(out, "{line}").expect("write");
+            written += 1;
+        }
+        i += 1;
+    }
+    written
+}
+
+fn bench_replay(dir: &Path) {
+    let spool = dir.join("replay-spool");
+    std::fs::create_dir_all(&spool).expect("mkdir");
+    let file = spool.join("bench.jsonl");
+    let lines = write_realistic_spool(&file, 250_000);
+    let bytes = std::fs::metadata(&file).expect("stat").len();
+    let db = dir.join("replay.db");
+    let start = Instant::now();
+    let out = Command::new(BIN)
+        .arg("replay")
+        .arg(&file)
+        .arg("--db")
+        .arg(&db)
+        .arg("--spool")
+        .arg(&spool)
+        .output()
+        .expect("replay");
+    let elapsed = start.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "replay: {lines} lines ({:.1} MB) in {:.2} s = {:.0} lines/s  [{}]",
+        bytes as f64 / 1e6,
+        elapsed.as_secs_f64(),
+        lines as f64 / elapsed.as_secs_f64(),
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
+    let ceiling = bare_insert_seconds(dir, &db);
+    println!(
+        "bare insert of the same rows (events, sessions, calls, spool_files) into a fresh schema: {:.2} s = {:.0} lines/s; replay takes {:.2}x that",
+        ceiling,
+        lines as f64 / ceiling,
+        elapsed.as_secs_f64() / ceiling
+    );
+}
+
+/// The ceiling: SQLite inserting exactly the rows replay produced, with the
+/// same schema, indexes and pragmas, in one transaction, with no parsing.
+fn bare_insert_seconds(dir: &Path, replayed: &Path) -> f64 {
+    let fresh = dir.join("ceiling.db");
+    let status = Command::new(BIN)
+        .arg("init")
+        .arg("--db")
+        .arg(&fresh)
+        .stdout(Stdio::null())
+        .status()
+        .expect("init");
+    assert!(status.success());
+    let conn = rusqlite::Connection::open(&fresh).expect("open");
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;")
+        .expect("pragmas");
+    conn.execute(
+        "ATTACH DATABASE ?1 AS src",
+        [replayed.to_str().expect("utf-8 path")],
+    )
+    .expect("attach");
+    let start = Instant::now();
+    conn.execute_batch(
+        "BEGIN;
+         INSERT INTO main.events SELECT * FROM src.events;
+         INSERT INTO main.sessions SELECT * FROM src.sessions;
+         INSERT INTO main.calls SELECT * FROM src.calls;
+         INSERT INTO main.spool_files SELECT * FROM src.spool_files;
+         COMMIT;",
+    )
+    .expect("copy");
+    start.elapsed().as_secs_f64()
+}
+
+fn bench_latency(dir: &Path) {
+    const EVENTS: usize = 1500;
+    const RATE: f64 = 100.0;
+    let spool = dir.join("latency-spool");
+    let db = dir.join("latency.db");
+    let mut daemon = Command::new(BIN)
+        .args(["daemon", "--db"])
+        .arg(&db)
+        .arg("--spool")
+        .arg(&spool)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon");
+    while !db.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    for i in 0..EVENTS {
+        let due = start + Duration::from_secs_f64(i as f64 / RATE);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        // Spawned without waiting: at 100/s hooks overlap, as with real agents.
+        let mut child = Command::new(BIN)
+            .arg("hook")
+            .arg("--spool")
+            .arg(&spool)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hook");
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&bash_payload(i, 2048));
+        std::thread::spawn(move || child.wait());
+    }
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&conn) < EVENTS as i64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut latencies: Vec<f64> = conn
+        .prepare("SELECT (julianday(ingested_at) - julianday(ts)) * 86400000.0 FROM events")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    let _ = nix_kill(daemon.id());
+    let _ = daemon.wait();
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1]
+    };
+    println!(
+        "latency at {RATE:.0} events/s ({} of {EVENTS} events stored): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        pick(0.5),
+        pick(0.99),
+        latencies.last().copied().unwrap_or(f64::NAN)
+    );
+}
+
+fn count(conn: &rusqlite::Connection) -> i64 {
+    conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap_or(0)
+}
+
+fn nix_kill(pid: u32) -> nix::Result<()> {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,179 @@
+//! Helpers for tests that drive the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use rusqlite::{Connection, OpenFlags};
+
+/// The binary, with the developer's own environment removed.
+pub fn call_monitor() -> Command {
+    let mut cmd = Command::cargo_bin("call_monitor").unwrap();
+    for var in [
+        "CALL_MONITOR_DB",
+        "CALL_MONITOR_SPOOL",
+        "CALL_MONITOR_REGISTRY",
+        "CALL_MONITOR_RULES",
+        "CALL_MONITOR_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// A scratch directory with a database path and a spool path.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("ops.db")
+    }
+    pub fn spool(&self) -> PathBuf {
+        self.dir.path().join("spool")
+    }
+    /// `cmd` with `--db` and `--spool` pointing here.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = call_monitor();
+        cmd.args(args)
+            .arg("--db")
+            .arg(self.db())
+            .arg("--spool")
+            .arg(self.spool());
+        cmd
+    }
+    /// A read-only connection (the daemon may be writing).
+    pub fn read(&self) -> Connection {
+        let conn =
+            Connection::open_with_flags(self.db(), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn
+    }
+    pub fn count(&self, sql: &str) -> i64 {
+        self.read().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+    /// Runs a hook with `payload` on stdin; returns (exit code, stderr).
+    pub fn hook(&self, payload: &[u8]) -> (i32, String) {
+        run_hook(&self.spool(), payload)
+    }
+}
+
+pub fn run_hook(spool: &Path, payload: &[u8]) -> (i32, String) {
+    use std::io::Write;
+    let mut child = call_monitor()
+        .arg("hook")
+        .arg("--spool")
+        .arg(spool)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(payload).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A running daemon, SIGKILLed if the test ends without stopping it.
+pub struct Daemon {
+    pub child: Child,
+}
+
+impl Daemon {
+    pub fn start(scratch: &Scratch, extra: &[&str]) -> Self {
+        let mut args = vec!["daemon", "--rescan", "200ms"];
+        args.extend_from_slice(extra);
+        let child = scratch
+            .cmd(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let daemon = Self { child };
+        // Ready once it has created its database.
+        wait_until(
+            "daemon to create its database",
+            Duration::from_secs(30),
+            || scratch.db().exists(),
+        );
+        daemon
+    }
+
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM; returns the exit code and stderr.
+    pub fn terminate(mut self) -> (i32, String) {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
+        let child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `done` until it holds; panics after `limit` (a hang, not a timing
+/// assertion: the limit is far above any expected duration).
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A PostToolUse Bash payload running `fn run <function>`.
+pub fn bash_payload(session: &str, tool_use_id: &str, function: &str) -> Vec<u8> {
+    serde_json::json!({
+        "session_id": session, "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_use_id": tool_use_id, "cwd": "/w", "transcript_path": "/t.jsonl",
+        "tool_input": {"command": format!("fn run {function} --flag"), "description": "run it"},
+        "tool_response": {"stdout": "x".repeat(200), "stderr": "", "interrupted": false, "isImage": false}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// An envelope line as an external appender would write it.
+pub fn envelope_line(id: &str, session: &str, tool_use_id: &str, function: &str) -> String {
+    let event = serde_json::json!({
+        "session_id": session, "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_use_id": tool_use_id, "command": format!("fn run {function}"), "duration_ms": 12
+    });
+    let envelope = serde_json::json!({"v": 1, "id": id, "ts": "2026-11-24T10:00:00.000Z", "host": "test", "event": event});
+    format!("{envelope}\n")
+}
+
+/// The `*.jsonl` files left in a spool directory.
+pub fn spool_files(spool: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(spool) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
