@@ -146,7 +146,7 @@ impl Ingestor {
         let size = file.metadata().map_err(read_err)?.len();
         // `stored` is what spool_files holds; `committed` where reading
         // resumes. They differ only after a truncation.
-        let mut stored = self.checkpoint(&key).map_err(|source| IngestError::Store {
+        let mut stored = stored_offset(&self.conn, &key).map_err(|source| IngestError::Store {
             path: shown.clone(),
             source,
         })?;
@@ -186,17 +186,6 @@ impl Ingestor {
         })
     }
 
-    fn checkpoint(&self, key: &str) -> rusqlite::Result<u64> {
-        self.conn
-            .query_row(
-                "SELECT offset FROM spool_files WHERE file_key = ?1",
-                [key],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()
-            .map(|o| o.unwrap_or(0).max(0) as u64)
-    }
-
     fn commit_batch(
         &mut self,
         path: &Path,
@@ -215,15 +204,7 @@ impl Ingestor {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_err)?;
         // Another ingester may have committed this range meanwhile.
-        let current = tx
-            .query_row(
-                "SELECT offset FROM spool_files WHERE file_key = ?1",
-                [key],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()
-            .map_err(store_err)?
-            .unwrap_or(0) as u64;
+        let current = stored_offset(&tx, key).map_err(store_err)?;
         if current != stored {
             debug!(file = %shown, current, stored, "checkpoint moved under us; batch left to the other ingester");
             discard_stashes(batch);
@@ -282,6 +263,17 @@ fn quarantine_line(
         )
         .map_err(|source| IngestError::Store { path: file.to_string(), source })?;
     Ok(())
+}
+
+/// The committed read offset of a file (0 for a file never read).
+fn stored_offset(conn: &Connection, key: &str) -> rusqlite::Result<u64> {
+    conn.query_row(
+        "SELECT offset FROM spool_files WHERE file_key = ?1",
+        [key],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|offset| offset.unwrap_or(0).max(0) as u64)
 }
 
 /// Stores, classifies or quarantines each line of a batch inside `tx`.

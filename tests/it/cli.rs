@@ -4,21 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use assert_cmd::cargo::CommandCargoExt;
-
-fn call_monitor() -> Command {
-    let mut cmd = Command::cargo_bin("call_monitor").unwrap();
-    // Never pick up the developer's own environment.
-    for var in [
-        "CALL_MONITOR_DB",
-        "CALL_MONITOR_SPOOL",
-        "CALL_MONITOR_REGISTRY",
-        "CALL_MONITOR_RULES",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
+use crate::support::call_monitor;
 
 struct Outcome {
     code: i32,
