@@ -28,7 +28,6 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 use rusqlite::Transaction;
-use serde_json::Value;
 
 use crate::envelope::Envelope;
 use crate::timefmt;
@@ -113,7 +112,7 @@ impl Classifier {
     pub fn apply_batch(
         &mut self,
         tx: &Transaction<'_>,
-        batch: &[Envelope],
+        batch: &[Envelope<'_>],
     ) -> rusqlite::Result<()> {
         // A Pre whose Post comes later in the same batch writes nothing: the
         // Post writes the complete row at once (one insert, not two writes).
@@ -130,7 +129,7 @@ impl Classifier {
             let Some(session_id) = env.field("session_id") else {
                 continue;
             };
-            let ts = timefmt::format(env.ts);
+            let ts = env.ts_text.clone();
             self.session(tx, env, session_id, &ts)?;
             let Some(phase) = Phase::of(env.hook_event_name()) else {
                 continue;
@@ -169,7 +168,7 @@ impl Classifier {
     fn session(
         &mut self,
         tx: &Transaction<'_>,
-        env: &Envelope,
+        env: &Envelope<'_>,
         session_id: &str,
         ts: &str,
     ) -> rusqlite::Result<()> {
@@ -206,12 +205,21 @@ impl Classifier {
 }
 
 /// The pairing key of a tool-use event.
-fn pair_key(env: &Envelope) -> Option<(&str, &str)> {
+fn pair_key<'e>(env: &'e Envelope<'_>) -> Option<(&'e str, &'e str)> {
     Some((env.field("session_id")?, env.field("tool_use_id")?))
 }
 
+/// The id-carrying members of a registry MCP tool's input.
+#[derive(serde::Deserialize)]
+struct RegistryInput<'a> {
+    #[serde(borrow, default)]
+    function_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// The registry calls of one tool use, in order.
-pub fn recognise(env: &Envelope) -> Vec<CallRef> {
+pub fn recognise(env: &Envelope<'_>) -> Vec<CallRef> {
     let tool = env.field("tool_name").unwrap_or_default();
     if tool == "Bash" {
         let command = env.field("command").unwrap_or_default();
@@ -224,13 +232,12 @@ pub fn recognise(env: &Envelope) -> Vec<CallRef> {
             .collect();
     }
     if tool.starts_with("mcp__registry__") {
-        let input = env.event.get("tool_input");
-        let id = input
-            .and_then(|i| i.get("function_id").or_else(|| i.get("id")))
-            .and_then(Value::as_str);
-        if let Some(id) = id {
+        let input = env
+            .raw("tool_input")
+            .and_then(|raw| serde_json::from_str::<RegistryInput<'_>>(raw.get()).ok());
+        if let Some(id) = input.and_then(|i| i.function_id.or(i.id)) {
             return vec![CallRef {
-                function_id: id.to_string(),
+                function_id: id.into_owned(),
                 tool_used: ToolUsed::Mcp,
             }];
         }
@@ -240,7 +247,7 @@ pub fn recognise(env: &Envelope) -> Vec<CallRef> {
 
 fn upsert_session(
     tx: &Transaction<'_>,
-    env: &Envelope,
+    env: &Envelope<'_>,
     session_id: &str,
     ts: &str,
 ) -> rusqlite::Result<()> {
@@ -254,7 +261,7 @@ fn upsert_session(
             ended_at = CASE WHEN excluded.ended_at IS NULL THEN sessions.ended_at
                             ELSE MAX(COALESCE(sessions.ended_at, excluded.ended_at), excluded.ended_at) END",
     )?
-    .execute((session_id, env.field("cwd"), &env.host, ts, ended))?;
+    .execute((session_id, env.field("cwd"), env.host.as_deref(), ts, ended))?;
     Ok(())
 }
 
@@ -340,7 +347,7 @@ fn record_start(
 
 fn record_end(
     tx: &Transaction<'_>,
-    env: &Envelope,
+    env: &Envelope<'_>,
     tool_use: &ToolUse<'_>,
     outcome: Outcome<'_>,
     calls: &[CallRef],
@@ -350,9 +357,7 @@ fn record_end(
     // With the start known (Pre in the same batch) the row is written
     // complete; otherwise the upsert pairs it with a stored Pre, if any.
     let duration = env
-        .event
-        .get("duration_ms")
-        .and_then(Value::as_i64)
+        .int("duration_ms")
         .filter(|d| *d >= 0)
         .or_else(|| start.and_then(|start| millis_between(start, ts)));
     let ts = start.unwrap_or(ts);
@@ -375,14 +380,14 @@ fn record_end(
 }
 
 /// A coarse, text-free class of a failure.
-pub fn error_class(env: &Envelope) -> String {
+pub fn error_class(env: &Envelope<'_>) -> String {
     static EXIT: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"(?i)exit(?:ed)?(?: with)?(?: code| status)?\s*[:=]?\s*(\d{1,3})\b")
             .expect("valid regex")
     });
     let interrupted = ["is_interrupt", "interrupted"]
         .iter()
-        .any(|k| env.event.get(*k).and_then(Value::as_bool) == Some(true));
+        .any(|k| env.flag(k) == Some(true));
     if interrupted {
         return "interrupted".into();
     }
@@ -406,15 +411,16 @@ pub fn error_class(env: &Envelope) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
-    fn env(event: Value) -> Envelope {
-        Envelope {
-            id: "e".into(),
-            ts: chrono::Utc::now(),
-            host: None,
-            event: event.as_object().unwrap().clone(),
-        }
+    /// An envelope around `event`, parsed as the ingester would (the line is
+    /// leaked: tests are short-lived).
+    fn env(event: Value) -> Envelope<'static> {
+        let mut event = event;
+        event["hook_event_name"] = "PostToolUseFailure".into();
+        let line = json!({"v": 1, "id": "e", "ts": "2026-11-24T10:00:00.000Z", "event": event})
+            .to_string();
+        crate::envelope::parse(Box::leak(line.into_boxed_str()).as_bytes()).unwrap()
     }
 
     #[test]

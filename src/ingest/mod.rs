@@ -211,7 +211,7 @@ impl Ingestor {
             return Ok(None);
         }
         let now = timefmt::now();
-        let outcome = apply_lines(&tx, &mut self.classifier, &self.quarantine_dir, &shown, batch, &now)
+        let outcome = apply_lines(&tx, &mut self.classifier, &self.quarantine_dir, &shown, &batch, &now)
             .and_then(|stats| {
                 tx.execute(
                     "INSERT INTO spool_files (file_key, path, offset, updated_at) VALUES (?1, ?2, ?3, ?4)
@@ -227,8 +227,10 @@ impl Ingestor {
             Ok(stats) => stats,
             Err(e) => {
                 // Rolled back: the classifier's cache may describe rows
-                // that no longer exist.
+                // that no longer exist, and stashed oversized lines will be
+                // stashed again when the batch is retried.
                 self.classifier.forget();
+                discard_stashes(batch);
                 return Err(e);
             }
         };
@@ -282,7 +284,7 @@ fn apply_lines(
     classifier: &mut classify::Classifier,
     quarantine_dir: &Path,
     file: &str,
-    batch: Vec<RawLine>,
+    batch: &[RawLine],
     now: &str,
 ) -> Result<IngestStats, IngestError> {
     let store_err = |source| IngestError::Store {
@@ -293,7 +295,7 @@ fn apply_lines(
     let mut fresh = Vec::with_capacity(batch.len());
     for line in batch {
         stats.events += 1;
-        match accept(&line) {
+        match accept(line) {
             Ok(env) => {
                 if store_event(tx, &env, now).map_err(store_err)? {
                     fresh.push(env);
@@ -303,7 +305,7 @@ fn apply_lines(
                 }
             }
             Err(rejection) => {
-                quarantine_line(quarantine_dir, tx, file, &line, &rejection, now)?;
+                quarantine_line(quarantine_dir, tx, file, line, &rejection, now)?;
                 stats.quarantined += 1;
             }
         }
@@ -327,7 +329,7 @@ fn read_batch(reader: &mut LineReader) -> io::Result<Vec<RawLine>> {
     Ok(batch)
 }
 
-fn accept(line: &RawLine) -> Result<Envelope, Rejection> {
+fn accept(line: &RawLine) -> Result<Envelope<'_>, Rejection> {
     match &line.content {
         LineContent::Bytes(bytes) => envelope::parse(bytes),
         LineContent::Oversized { .. } => Err(Rejection::TooLong { len: line.len }),
@@ -343,18 +345,18 @@ fn discard_stashes(batch: Vec<RawLine>) {
 }
 
 /// Inserts the `events` row; `false` when the envelope was already stored.
-fn store_event(tx: &Transaction<'_>, env: &Envelope, now: &str) -> rusqlite::Result<bool> {
+fn store_event(tx: &Transaction<'_>, env: &Envelope<'_>, now: &str) -> rusqlite::Result<bool> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO events (envelope_id, session_id, tool_use_id, hook_event_name, host, ts, ingested_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     )?;
     let inserted = stmt.execute((
-        &env.id,
+        env.id.as_ref(),
         env.field("session_id"),
         env.field("tool_use_id"),
         env.hook_event_name(),
-        &env.host,
-        timefmt::format(env.ts),
+        env.host.as_deref(),
+        &env.ts_text,
         now,
     ))?;
     Ok(inserted == 1)
