@@ -4,7 +4,7 @@
 //! (`2026-11-24T13:53:42.123Z`). One fixed-width format means string order
 //! is time order, so time windows are index-friendly string comparisons and
 //! SQLite's own `strftime('%Y-%m-%dT%H:%M:%fZ', …)` produces comparable
-//! bounds. The migrations enforce the shape with CHECK constraints (but on
+//! bounds. The migrations enforce the shape with CHECK constraints (except on
 //! `events` and `calls`, whose values come only from [`format`]); the
 //! ingester normalises whatever RFC 3339 an envelope carries into it.
 
