@@ -56,6 +56,20 @@ impl Scratch {
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
         conn
     }
+    /// Whether the database exists and its migrations are committed.
+    pub fn has_schema(&self) -> bool {
+        self.db().exists()
+            && Connection::open_with_flags(self.db(), OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|c| {
+                    c.query_row(
+                        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'function_stats'",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    )
+                })
+                .is_ok_and(|n| n == 1)
+    }
+
     pub fn count(&self, sql: &str) -> i64 {
         self.read().query_row(sql, [], |r| r.get(0)).unwrap()
     }
@@ -100,11 +114,12 @@ impl Daemon {
             .spawn()
             .unwrap();
         let daemon = Self { child };
-        // Ready once it has created its database.
+        // Ready once its database has the schema (the file appears before
+        // the migrations are committed).
         wait_until(
             "daemon to create its database",
             Duration::from_secs(30),
-            || scratch.db().exists(),
+            || scratch.has_schema(),
         );
         daemon
     }
