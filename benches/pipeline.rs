@@ -2,6 +2,9 @@
 //!
 //! `cargo bench --bench pipeline [hook|replay|latency]...` (all by default).
 //! Prints one line per figure; BENCHMARKS.md records them with this command.
+//! `CALL_MONITOR_BIN=path` benchmarks that binary instead of the one cargo
+//! built for the bench — e.g. the installed, statically linked one:
+//! `cargo build-static && CALL_MONITOR_BIN=target/static/release/call_monitor cargo bench --bench pipeline`.
 //!
 //! - hook: wall time of `call_monitor hook` on a Bash payload with 200 KB of
 //!   output, against `/bin/true` fed the same stdin (a bare process start).
@@ -16,9 +19,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_call_monitor");
+/// The binary under test.
+fn bin() -> String {
+    std::env::var("CALL_MONITOR_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_call_monitor").to_string())
+}
 
 fn main() {
+    println!("binary: {}", bin());
     let wanted: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -59,8 +67,26 @@ fn timed_run(cmd: &mut Command, stdin: &[u8]) -> Duration {
         .expect("spawn");
     // /bin/true may exit before reading: a broken pipe is expected there.
     let _ = child.stdin.take().expect("stdin").write_all(stdin);
-    child.wait().expect("wait");
-    start.elapsed()
+    let status = child.wait().expect("wait");
+    let elapsed = start.elapsed();
+    // A crashing binary is fast: it must never be mistaken for a fast one.
+    assert!(status.success(), "{cmd:?} failed: {status}");
+    elapsed
+}
+
+/// Lines in the `*.jsonl` files of a spool directory.
+fn spooled_lines(spool: &Path) -> usize {
+    std::fs::read_dir(spool)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+                .map(|e| {
+                    std::fs::read(e.path()).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn summary(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
@@ -82,7 +108,7 @@ fn bench_hook(dir: &Path) {
     // Interleave so that machine noise hits both alike; warm up first.
     for i in 0..RUNS + 20 {
         let h = timed_run(
-            Command::new(BIN).arg("hook").arg("--spool").arg(&spool),
+            Command::new(bin()).arg("hook").arg("--spool").arg(&spool),
             &payload,
         );
         let t = timed_run(&mut Command::new("/bin/true"), &payload);
@@ -91,6 +117,11 @@ fn bench_hook(dir: &Path) {
             truth.push(t);
         }
     }
+    assert_eq!(
+        spooled_lines(&spool),
+        RUNS + 20,
+        "every hook run spooled its line"
+    );
     let (h50, h95, hmean) = summary(hook);
     let (t50, t95, tmean) = summary(truth);
     println!(
@@ -178,7 +209,7 @@ fn bench_replay(dir: &Path) {
     let bytes = std::fs::metadata(&file).expect("stat").len();
     let db = dir.join("replay.db");
     let start = Instant::now();
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .arg("replay")
         .arg(&file)
         .arg("--db")
@@ -213,7 +244,7 @@ fn bench_replay(dir: &Path) {
 /// same schema, indexes and pragmas, in one transaction, with no parsing.
 fn bare_insert_seconds(dir: &Path, replayed: &Path) -> f64 {
     let fresh = dir.join("ceiling.db");
-    let status = Command::new(BIN)
+    let status = Command::new(bin())
         .arg("init")
         .arg("--db")
         .arg(&fresh)
@@ -247,7 +278,7 @@ fn bench_latency(dir: &Path) {
     const RATE: f64 = 100.0;
     let spool = dir.join("latency-spool");
     let db = dir.join("latency.db");
-    let mut daemon = Command::new(BIN)
+    let mut daemon = Command::new(bin())
         .args(["daemon", "--db"])
         .arg(&db)
         .arg("--spool")
@@ -266,7 +297,7 @@ fn bench_latency(dir: &Path) {
             std::thread::sleep(wait);
         }
         // Spawned without waiting: at 100/s hooks overlap, as with real agents.
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(bin())
             .arg("hook")
             .arg("--spool")
             .arg(&spool)
