@@ -7,10 +7,23 @@
 //!
 //! - [`cli`]: argument parsing, logging set-up and dispatch to commands.
 //! - [`paths`]: where the database and spool live by default.
+//!
+//! Capture, in the agent's critical path:
+//! - [`hook`]: reduce one Claude Code payload (CONTRACT §3) and spool it.
+//! - [`spool`]: the spool directory and its append/delete protocol.
+//!
+//! Ingestion, shared by `replay` and `daemon`:
+//! - [`tail`]: a spool file's identity and its complete lines.
+//! - [`envelope`]: validating one line, zero-copy.
+//! - [`ingest`]: batches committed with their offsets; classification.
+//! - [`quarantine`]: where lines that cannot be ingested go.
+//! - [`replay`], [`daemon`], [`shutdown`]: the two ways of running it.
+//!
+//! Storage and reporting:
 //! - [`db`]: opening `operations.db` with the pragmas the pipeline relies on.
 //! - [`migrations`]: the versioned schema and its in-place upgrades.
-//! - [`status`]: the human and JSON report over `function_stats`.
 //! - [`timefmt`]: the one timestamp format every table stores.
+//! - [`status`]: the human and JSON report over `function_stats`.
 
 pub mod cli;
 pub mod daemon;

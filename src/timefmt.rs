@@ -5,7 +5,7 @@
 //! is time order, so time windows are index-friendly string comparisons and
 //! SQLite's own `strftime('%Y-%m-%dT%H:%M:%fZ', …)` produces comparable
 //! bounds. The migrations enforce the shape with CHECK constraints (except on
-//! `events` and `calls`, whose values come only from [`format`]); the
+//! `events` and `calls`, whose values come only from [`format()`]); the
 //! ingester normalises whatever RFC 3339 an envelope carries into it.
 
 use chrono::{DateTime, SecondsFormat, Utc};

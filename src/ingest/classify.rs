@@ -4,7 +4,7 @@
 //! `fn run <id>` in Bash commands and `mcp__registry__*` tools carrying a
 //! function id, and pairs Pre/Post events of the same tool use. The full
 //! rules engine (tests, e2e, writes, violations, heredocs) replaces
-//! [`recognise`] behind the same [`apply`] entry point.
+//! [`recognise`] behind the same [`Classifier::apply_batch`] entry point.
 //!
 //! # Pairing
 //! A tool use produces up to two events (PreToolUse, then PostToolUse or
