@@ -9,7 +9,8 @@
 //!   loss may roll back, which the spool checkpoints make safe (offsets are
 //!   committed with their rows, so rolled-back rows are simply read again);
 //! - a busy timeout, so short lock contention is waited out, not failed;
-//! - a page cache large enough for the indexes a long ingest touches;
+//! - a page cache large enough for the indexes a long ingest touches, and
+//!   WAL checkpoints every ~40 MB rather than every 4 MB;
 //! - the schema brought up to date by [`crate::migrations`].
 //!
 //! A new database file is created `0600`: telemetry is private to its user
@@ -182,8 +183,12 @@ fn configure(conn: &Connection, path: &str) -> Result<(), OpenError> {
     }
     // A 64 MiB page cache (allocated only as used) keeps the hot index pages
     // of a long ingest in memory instead of re-reading them from the OS.
+    // Checkpoint the WAL every ~40 MB instead of every 4 MB: a long ingest
+    // rewrites the same hot index pages in every batch, and fewer, larger
+    // checkpoints copy each of them back fewer times (~5 % of replay).
     conn.execute_batch(
-        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;
+         PRAGMA wal_autocheckpoint = 10000;",
     )
     .map_err(fail)
 }
