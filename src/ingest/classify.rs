@@ -124,13 +124,13 @@ impl Classifier {
                 post_at.entry(key).or_insert(i);
             }
         }
-        let mut starts: HashMap<(&str, &str), String> = HashMap::new();
+        let mut starts: HashMap<(&str, &str), &str> = HashMap::new();
         for (i, env) in batch.iter().enumerate() {
             let Some(session_id) = env.field("session_id") else {
                 continue;
             };
-            let ts = env.ts_text.clone();
-            self.session(tx, env, session_id, &ts)?;
+            let ts = env.ts_text.as_str();
+            self.session(tx, env, session_id, ts)?;
             let Some(phase) = Phase::of(env.hook_event_name()) else {
                 continue;
             };
@@ -148,16 +148,13 @@ impl Classifier {
             let tool_use = ToolUse {
                 session_id,
                 tool_use_id: env.field("tool_use_id"),
-                ts: &ts,
+                ts,
             };
             match phase {
                 Phase::Pre => record_start(tx, &tool_use, &calls)?,
                 Phase::Post { success } => {
                     let start = key.and_then(|k| starts.remove(&k));
-                    let outcome = Outcome {
-                        success,
-                        start: start.as_deref(),
-                    };
+                    let outcome = Outcome { success, start };
                     record_end(tx, env, &tool_use, outcome, &calls)?
                 }
             }
