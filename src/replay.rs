@@ -52,13 +52,7 @@ pub fn run(ingestor: &mut Ingestor, files: &[PathBuf]) -> Result<IngestStats, Re
         ingestor.ingest_file(file, &|| false, &mut |bytes| bar.inc(bytes))?;
     }
     bar.finish_and_clear();
-    let after = ingestor.totals();
-    Ok(IngestStats {
-        events: after.events - before.events,
-        inserted: after.inserted - before.inserted,
-        duplicates: after.duplicates - before.duplicates,
-        quarantined: after.quarantined - before.quarantined,
-    })
+    Ok(ingestor.totals().since(before))
 }
 
 fn progress_bar(files: &[PathBuf]) -> ProgressBar {

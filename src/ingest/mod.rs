@@ -66,6 +66,16 @@ impl IngestStats {
         self.duplicates += other.duplicates;
         self.quarantined += other.quarantined;
     }
+
+    /// What was counted after `before` was taken (counts only grow).
+    pub fn since(&self, before: IngestStats) -> IngestStats {
+        IngestStats {
+            events: self.events - before.events,
+            inserted: self.inserted - before.inserted,
+            duplicates: self.duplicates - before.duplicates,
+            quarantined: self.quarantined - before.quarantined,
+        }
+    }
 }
 
 impl std::fmt::Display for IngestStats {
