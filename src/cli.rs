@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::daemon::{self, DaemonConfig};
 use crate::db::{Database, Missing};
+use crate::ingest::recognise::{Recogniser, Sources};
 use crate::ingest::Ingestor;
 use crate::{paths, replay, spool, status};
 
@@ -105,6 +106,8 @@ pub enum CliError {
     Daemon(#[from] crate::daemon::DaemonError),
     #[error("cannot use the spool: {0}")]
     Spool(#[from] crate::spool::SpoolError),
+    #[error(transparent)]
+    Classification(#[from] crate::ingest::recognise::LoadError),
 }
 
 /// Entry point of the binary.
@@ -150,23 +153,35 @@ fn init_logging(command: &Command) {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let db_path = paths::db_path(cli.db.as_deref());
     let spool_dir = paths::spool_dir(cli.spool.as_deref());
-    let ingestor =
-        |db: Database| Ingestor::new(db.into_conn(), spool_dir.join(spool::QUARANTINE_DIR));
+    let sources = Sources {
+        rules: cli.rules.clone(),
+        registry: cli.registry.clone(),
+        spool: spool_dir.clone(),
+    };
+    let ingestor = |db: Database| -> Result<Ingestor, CliError> {
+        let recogniser = Recogniser::load(&sources, db.conn())?;
+        Ok(Ingestor::new(
+            db.into_conn(),
+            recogniser,
+            spool_dir.join(spool::QUARANTINE_DIR),
+        ))
+    };
     match cli.command {
         Command::Hook => crate::hook::run(&spool_dir),
         Command::Replay(args) => {
             let files = replay::collect_files(&args.paths)?;
-            let mut ingestor = ingestor(Database::open(&db_path, Missing::Create)?);
+            let mut ingestor = ingestor(Database::open(&db_path, Missing::Create)?)?;
             let stats = replay::run(&mut ingestor, &files)?;
             println!("{stats}");
         }
         Command::Daemon(args) => {
             spool::ensure_dir(&spool_dir)?;
-            let ingestor = ingestor(Database::open(&db_path, Missing::Create)?);
+            let ingestor = ingestor(Database::open(&db_path, Missing::Create)?)?;
             let config = DaemonConfig {
                 spool: spool_dir.clone(),
                 rescan: args.rescan,
                 quiet: args.quiet_period,
+                sources: sources.clone(),
             };
             daemon::run(ingestor, config)?;
         }

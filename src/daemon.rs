@@ -10,14 +10,18 @@
 //!    when woken, and at least every `rescan` interval, which catches
 //!    whatever the watcher missed (queue overflow, events lost while the
 //!    watcher was being set up, file systems without inotify).
-//! 4. SIGTERM or SIGINT: the flag is raised, the ingester finishes the
+//! 4. SIGHUP: rules (`--rules`) and the registry catalog are loaded again
+//!    before the next pass; if they do not load, the daemon says why and
+//!    keeps classifying with the previous ones.
+//! 5. SIGTERM or SIGINT: the flag is raised, the ingester finishes the
 //!    batch in hand (committed with its offset), stops reading, and the
 //!    process exits 0.
 //!
 //! # Concurrency
 //! Two threads: the main one runs a current-thread tokio runtime that only
 //! waits for signals; the ingestion thread owns the database connection. They
-//! share a [`Shutdown`] flag and a wake-up channel, nothing else.
+//! share a [`Shutdown`] flag, a reload flag and a wake-up channel, nothing
+//! else.
 //!
 //! # Latency
 //! A wake-up is followed by a short settle delay (so a burst of hooks lands
@@ -26,12 +30,15 @@
 //! bound without a watcher is the rescan interval.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tracing::{debug, info, warn};
 
+use crate::ingest::recognise::{Recogniser, Sources};
 use crate::ingest::Ingestor;
 use crate::shutdown::Shutdown;
 use crate::spool::{self, Retired, SpoolError};
@@ -44,6 +51,8 @@ pub struct DaemonConfig {
     pub rescan: Duration,
     /// How long a consumed file must be unmodified before it is deleted.
     pub quiet: Duration,
+    /// Rules and registry, reloaded on SIGHUP.
+    pub sources: Sources,
 }
 
 /// Wait after a wake-up so that a burst is ingested in one transaction.
@@ -67,12 +76,14 @@ pub fn run(ingestor: Ingestor, config: DaemonConfig) -> Result<(), DaemonError> 
     let _watcher = watch(&config, wake.clone());
     info!(spool = %config.spool.display(), rescan = ?config.rescan, quiet = ?config.quiet, "daemon started");
 
+    let reload = Arc::new(AtomicBool::new(false));
     let ingest_thread = {
         let shutdown = shutdown.clone();
         let config = config.clone();
+        let reload = reload.clone();
         std::thread::Builder::new()
             .name("ingest".into())
-            .spawn(move || ingest_loop(ingestor, &config, &shutdown, &woken))
+            .spawn(move || ingest_loop(ingestor, &config, &shutdown, &reload, &woken))
             .map_err(DaemonError::Runtime)?
     };
 
@@ -81,7 +92,11 @@ pub fn run(ingestor: Ingestor, config: DaemonConfig) -> Result<(), DaemonError> 
         .build()
         .map_err(DaemonError::Runtime)?;
     let signal = runtime
-        .block_on(wait_for_signal())
+        .block_on(wait_for_stop(|| {
+            info!("SIGHUP: reloading rules and registry before the next pass");
+            reload.store(true, Ordering::SeqCst);
+            let _ = wake.send(());
+        }))
         .map_err(DaemonError::Runtime)?;
     info!(signal, "shutting down: finishing the batch in hand");
     shutdown.trigger();
@@ -93,14 +108,19 @@ pub fn run(ingestor: Ingestor, config: DaemonConfig) -> Result<(), DaemonError> 
     Ok(())
 }
 
-async fn wait_for_signal() -> std::io::Result<&'static str> {
+/// Waits for SIGTERM or SIGINT, calling `on_hangup` for every SIGHUP.
+async fn wait_for_stop(on_hangup: impl Fn()) -> std::io::Result<&'static str> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok("SIGTERM"),
+            _ = int.recv() => return Ok("SIGINT"),
+            _ = hup.recv() => on_hangup(),
+        }
+    }
 }
 
 /// The watcher, or `None` (with a warning) when it cannot be set up: the
@@ -128,9 +148,13 @@ fn ingest_loop(
     mut ingestor: Ingestor,
     config: &DaemonConfig,
     shutdown: &Shutdown,
+    reload: &AtomicBool,
     woken: &Receiver<()>,
 ) -> crate::ingest::IngestStats {
     while !shutdown.is_triggered() {
+        if reload.swap(false, Ordering::SeqCst) {
+            reload_classification(&mut ingestor, &config.sources);
+        }
         pass(&mut ingestor, config, shutdown);
         match woken.recv_timeout(config.rescan) {
             Ok(()) => {
@@ -142,6 +166,17 @@ fn ingest_loop(
         }
     }
     ingestor.totals()
+}
+
+fn reload_classification(ingestor: &mut Ingestor, sources: &Sources) {
+    match Recogniser::load(sources, ingestor.conn()) {
+        Ok(recogniser) => {
+            info!(rules = %recogniser.rules.source, registry = %recogniser.catalog.source,
+                  functions = recogniser.catalog.len(), "rules and registry reloaded");
+            ingestor.set_recogniser(recogniser);
+        }
+        Err(e) => warn!(error = %e, "reload failed; keeping the previous rules and registry"),
+    }
 }
 
 /// One pass over the spool.

@@ -17,6 +17,12 @@
 //! - [`envelope`]: validating one line, zero-copy.
 //! - [`ingest`]: batches committed with their offsets; classification.
 //! - [`quarantine`]: where lines that cannot be ingested go.
+//!
+//! Classification, inside the ingest transaction:
+//! - [`rules`]: recognition and violation rules as data, compiled once.
+//! - [`bash`]: simple commands and heredocs of a command line.
+//! - [`registry`]: what the function registry says (names, paths, apps).
+//! - [`argkey`], [`redact`]: privacy — keyed argument hashes, masked text.
 //! - [`replay`], [`daemon`], [`shutdown`]: the two ways of running it.
 //!
 //! Storage and reporting:
@@ -25,6 +31,8 @@
 //! - [`timefmt`]: the one timestamp format every table stores.
 //! - [`status`]: the human and JSON report over `function_stats`.
 
+pub mod argkey;
+pub mod bash;
 pub mod cli;
 pub mod daemon;
 pub mod db;
@@ -34,7 +42,10 @@ pub mod ingest;
 pub mod migrations;
 pub mod paths;
 pub mod quarantine;
+pub mod redact;
+pub mod registry;
 pub mod replay;
+pub mod rules;
 pub mod shutdown;
 pub mod spool;
 pub mod status;

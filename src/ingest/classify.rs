@@ -1,64 +1,43 @@
-//! From a stored envelope to the rows it implies: `sessions` and `calls`.
+//! From a stored envelope to the rows it implies: `sessions`, `calls`,
+//! `test_runs`, `e2e_runs_fn`, `code_writes`, `violations`.
 //!
-//! This is the minimal classifier of the ingestion engine: it recognises
-//! `fn run <id>` in Bash commands and `mcp__registry__*` tools carrying a
-//! function id, and pairs Pre/Post events of the same tool use. The full
-//! rules engine (tests, e2e, writes, violations, heredocs) replaces
-//! [`recognise`] behind the same [`Classifier::apply_batch`] entry point.
+//! What a tool use states is decided by [`super::recognise`]; this module
+//! decides when each fact is written, and keeps the Pre and the Post of one
+//! tool use on the same rows.
 //!
 //! # Pairing
 //! A tool use produces up to two events (PreToolUse, then PostToolUse or
 //! PostToolUseFailure) that may arrive in either order, in different
-//! batches or files. Each recognised call is keyed by
-//! (`session_id`, `tool_use_id`, `ordinal`), where `ordinal` is its position
-//! in the command, so both events land on the same `calls` row:
-//! - Pre writes the start time, leaving `success` NULL (an unfinished call
+//! batches or files. Calls, test runs and e2e runs are keyed by
+//! (`session_id`, `tool_use_id`, `ordinal`), where `ordinal` is the row's
+//! position within the tool use, so both events land on the same row:
+//! - Pre writes the start time, leaving the outcome NULL (an unfinished call
 //!   stays visible as such);
-//! - Post writes `success`, `error_class` and `duration_ms` — from the
-//!   payload, else Post minus Pre time.
+//! - Post writes the outcome (`success`/`passed`, `error_class`) and
+//!   `duration_ms` — from the payload, else Post minus Pre time.
 //!
 //! The row itself carries what pairing needs, so no event is looked up: a
 //! Post that finds the row computes the duration from the start the Pre
-//! wrote; a Post that comes first writes its own time into `ts` with
-//! `success` set, and the late Pre computes the duration from it and then
+//! wrote; a Post that comes first writes its own time into `ts` with the
+//! outcome set, and the late Pre computes the duration from it and then
 //! puts the start time in `ts`.
+//!
+//! Writes are recorded on a successful Post only (a failed Edit changed
+//! nothing); violations on whichever event comes first, once per tool use
+//! and rule (a unique index).
+//!
+//! # Session health
+//! After each batch, `mcp_ratio` and `health_score` of the sessions whose
+//! rows it changed are recomputed from those rows ([`SESSION_HEALTH`];
+//! formulas in the README).
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::collections::{HashMap, HashSet};
 
-use regex::Regex;
 use rusqlite::Transaction;
 
+use super::recognise::{Facts, Recogniser};
 use crate::envelope::Envelope;
-use crate::timefmt;
-
-/// `fn run <function_id>`, at a command start or after a shell separator.
-static FN_RUN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[\s;&|(`{])fn\s+run\s+([A-Za-z0-9][A-Za-z0-9_]*)").expect("valid regex")
-});
-
-/// How a call reached the registry (`calls.tool_used`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ToolUsed {
-    FnRun,
-    Mcp,
-}
-
-impl ToolUsed {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ToolUsed::FnRun => "fn_run",
-            ToolUsed::Mcp => "mcp",
-        }
-    }
-}
-
-/// A registry call recognised in one tool use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallRef {
-    pub function_id: String,
-    pub tool_used: ToolUsed,
-}
+use crate::{redact, timefmt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -80,8 +59,8 @@ impl Phase {
 /// Applies new envelopes to the event tables, one batch (transaction) at a
 /// time. It keeps a cache of sessions already written, so the per-event
 /// session upsert is skipped when it could not change the row.
-#[derive(Default)]
 pub struct Classifier {
+    recogniser: Recogniser,
     sessions: HashMap<String, SessionSeen>,
 }
 
@@ -99,8 +78,20 @@ struct SessionSeen {
 const SESSION_CACHE_MAX: usize = 100_000;
 
 impl Classifier {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(recogniser: Recogniser) -> Self {
+        Classifier {
+            recogniser,
+            sessions: HashMap::new(),
+        }
+    }
+
+    pub fn recogniser(&self) -> &Recogniser {
+        &self.recogniser
+    }
+
+    /// Uses new rules or a new catalog from the next batch on.
+    pub fn set_recogniser(&mut self, recogniser: Recogniser) {
+        self.recogniser = recogniser;
     }
 
     /// Forgets cached state; called when a transaction rolls back.
@@ -125,6 +116,7 @@ impl Classifier {
             }
         }
         let mut starts: HashMap<(&str, &str), &str> = HashMap::new();
+        let mut touched: HashSet<&str> = HashSet::new();
         for (i, env) in batch.iter().enumerate() {
             let Some(session_id) = env.field("session_id") else {
                 continue;
@@ -141,25 +133,54 @@ impl Classifier {
                     continue;
                 }
             }
-            let calls = recognise(env);
-            if calls.is_empty() {
+            let facts = self.recogniser.recognise(env);
+            if facts.is_empty() {
                 continue;
             }
+            touched.insert(session_id);
             let tool_use = ToolUse {
                 session_id,
                 tool_use_id: env.field("tool_use_id"),
                 ts,
             };
             match phase {
-                Phase::Pre => record_start(tx, &tool_use, &calls)?,
+                Phase::Pre => record_start(tx, &tool_use, &facts)?,
                 Phase::Post { success } => {
                     let start = key.and_then(|k| starts.remove(&k));
-                    let outcome = Outcome { success, start };
-                    record_end(tx, env, &tool_use, outcome, &calls)?
+                    let outcome = self.outcome(env, success, start);
+                    record_end(tx, &tool_use, &outcome, &facts)?
                 }
             }
         }
+        let mut health = tx.prepare_cached(SESSION_HEALTH)?;
+        for session_id in touched {
+            health.execute([session_id])?;
+        }
         Ok(())
+    }
+
+    /// What a Post event says: success, error class, duration (the
+    /// payload's, else from the start when its Pre was in the same batch),
+    /// and a redacted error snippet for failed tests.
+    fn outcome<'e>(
+        &self,
+        env: &Envelope<'_>,
+        success: bool,
+        start: Option<&'e str>,
+    ) -> Outcome<'e> {
+        let duration_ms = env
+            .int("duration_ms")
+            .filter(|d| *d >= 0)
+            .or_else(|| start.and_then(|start| millis_between(start, &env.ts_text)));
+        Outcome {
+            success,
+            start,
+            duration_ms,
+            error_class: (!success).then(|| self.recogniser.error_class(env)),
+            snippet: (!success)
+                .then(|| env.field("error").map(redact::redact))
+                .flatten(),
+        }
     }
 
     fn session(
@@ -206,42 +227,6 @@ fn pair_key<'e>(env: &'e Envelope<'_>) -> Option<(&'e str, &'e str)> {
     Some((env.field("session_id")?, env.field("tool_use_id")?))
 }
 
-/// The id-carrying members of a registry MCP tool's input.
-#[derive(serde::Deserialize)]
-struct RegistryInput<'a> {
-    #[serde(borrow, default)]
-    function_id: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    id: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// The registry calls of one tool use, in order.
-pub fn recognise(env: &Envelope<'_>) -> Vec<CallRef> {
-    let tool = env.field("tool_name").unwrap_or_default();
-    if tool == "Bash" {
-        let command = env.field("command").unwrap_or_default();
-        return FN_RUN
-            .captures_iter(command)
-            .map(|c| CallRef {
-                function_id: c[1].to_string(),
-                tool_used: ToolUsed::FnRun,
-            })
-            .collect();
-    }
-    if tool.starts_with("mcp__registry__") {
-        let input = env
-            .raw("tool_input")
-            .and_then(|raw| serde_json::from_str::<RegistryInput<'_>>(raw.get()).ok());
-        if let Some(id) = input.and_then(|i| i.function_id.or(i.id)) {
-            return vec![CallRef {
-                function_id: id.into_owned(),
-                tool_used: ToolUsed::Mcp,
-            }];
-        }
-    }
-    Vec::new()
-}
-
 fn upsert_session(
     tx: &Transaction<'_>,
     env: &Envelope<'_>,
@@ -262,45 +247,115 @@ fn upsert_session(
     Ok(())
 }
 
-/// Milliseconds from `b` to `a` (canonical timestamps) in SQL, NULL when
-/// negative (clock skew between hosts is not a duration).
-macro_rules! sql_millis {
-    ($a:literal, $b:literal) => {
+/// The conflict target of rows paired by tool use.
+macro_rules! on_tool_use {
+    () => {
+        " ON CONFLICT (session_id, tool_use_id, ordinal) WHERE tool_use_id IS NOT NULL DO UPDATE SET "
+    };
+}
+
+/// Pre: the row's `ts` is the start. If the Post came first (the outcome is
+/// set and `ts` holds the end), the duration is end minus this start.
+macro_rules! record_start_sql {
+    ($table:literal, $outcome:literal, $columns:literal, $values:literal) => {
         concat!(
+            "INSERT INTO ",
+            $table,
+            " (session_id, ts, tool_use_id, ordinal, ",
+            $columns,
+            ")
+             VALUES (?1, ?2, ?3, ?4, ",
+            $values,
+            ")",
+            on_tool_use!(),
+            "ts = excluded.ts, duration_ms = COALESCE(",
+            $table,
+            ".duration_ms, CASE WHEN ",
+            $table,
+            ".",
+            $outcome,
+            " IS NOT NULL THEN ",
             "(SELECT CASE WHEN d >= 0 THEN d END FROM (SELECT CAST(round((unixepoch(",
-            $a,
-            ", 'subsec') - unixepoch(",
-            $b,
-            ", 'subsec')) * 1000) AS INTEGER) AS d))"
+            $table,
+            ".ts, 'subsec') - unixepoch(excluded.ts, 'subsec')) * 1000) AS INTEGER) AS d))",
+            " END)"
         )
     };
 }
 
-/// Pre: the row's `ts` is the start. If the Post came first (`success` is
-/// set and `ts` holds the end), the duration is end minus this start.
-const RECORD_START: &str = concat!(
-    "INSERT INTO calls (session_id, function_id, tool_used, ts, tool_use_id, ordinal)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-     ON CONFLICT (session_id, tool_use_id, ordinal) WHERE tool_use_id IS NOT NULL DO UPDATE SET
-        ts = excluded.ts,
-        duration_ms = COALESCE(calls.duration_ms,
-            CASE WHEN calls.success IS NOT NULL THEN ",
-    sql_millis!("calls.ts", "excluded.ts"),
-    " END)"
-);
-
 /// Post: outcome and duration (the payload's, else end minus the start the
 /// Pre wrote). Without a Pre yet, `ts` holds the end until the Pre arrives.
-const RECORD_END: &str = concat!(
-    "INSERT INTO calls (session_id, function_id, tool_used, ts, duration_ms, success, error_class, tool_use_id, ordinal)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-     ON CONFLICT (session_id, tool_use_id, ordinal) WHERE tool_use_id IS NOT NULL DO UPDATE SET
-        success = excluded.success,
-        error_class = excluded.error_class,
-        duration_ms = COALESCE(excluded.duration_ms, calls.duration_ms, ",
-    sql_millis!("excluded.ts", "calls.ts"),
-    ")"
+macro_rules! record_end_sql {
+    ($table:literal, $columns:literal, $values:literal, $updates:literal) => {
+        concat!(
+            "INSERT INTO ", $table, " (session_id, ts, tool_use_id, ordinal, duration_ms, ", $columns, ")
+             VALUES (?1, ?2, ?3, ?4, ?5, ", $values, ")",
+            on_tool_use!(),
+            $updates,
+            ", duration_ms = COALESCE(excluded.duration_ms, ", $table, ".duration_ms, ",
+            "(SELECT CASE WHEN d >= 0 THEN d END FROM (SELECT CAST(round((unixepoch(excluded.ts, 'subsec') - unixepoch(",
+            $table, ".ts, 'subsec')) * 1000) AS INTEGER) AS d))",
+            ")"
+        )
+    };
+}
+
+const CALL_START: &str = record_start_sql!(
+    "calls",
+    "success",
+    "function_id, tool_used, args_hash",
+    "?5, ?6, ?7"
 );
+const CALL_END: &str = record_end_sql!(
+    "calls",
+    "function_id, tool_used, args_hash, success, error_class",
+    "?6, ?7, ?8, ?9, ?10",
+    "success = excluded.success, error_class = excluded.error_class, args_hash = COALESCE(calls.args_hash, excluded.args_hash)"
+);
+const TEST_START: &str = record_start_sql!("test_runs", "passed", "function_id, test_id", "?5, ?6");
+const TEST_END: &str = record_end_sql!(
+    "test_runs",
+    "function_id, test_id, passed, output_snippet",
+    "?6, ?7, ?8, ?9",
+    "passed = excluded.passed, output_snippet = excluded.output_snippet"
+);
+/// e2e rows have no duration column: Pre opens, Post sets `passed`.
+const E2E_START: &str = concat!(
+    "INSERT INTO e2e_runs_fn (session_id, ts, tool_use_id, ordinal, function_id, app_id, check_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    on_tool_use!(),
+    "ts = excluded.ts"
+);
+const E2E_END: &str = concat!(
+    "INSERT INTO e2e_runs_fn (session_id, ts, tool_use_id, ordinal, function_id, app_id, check_id, passed)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    on_tool_use!(),
+    "passed = excluded.passed"
+);
+const WRITE: &str = "INSERT INTO code_writes (session_id, function_id, file_path, lines_added, lines_removed, ts, tool_use_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
+const VIOLATION: &str =
+    "INSERT INTO violations (session_id, rule_id, function_id, severity, ts, tool_use_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
+
+/// Recomputes a session's `mcp_ratio` and `health_score` from its rows.
+///
+/// - `mcp_ratio` = MCP calls / registry calls (NULL without calls).
+/// - `health_score` = 100 − 30 × (failed calls / finished calls)
+///   − 20 × (failed tests / finished tests)
+///   − min(50, 10 × error + 5 × warn + 1 × info violations), floored at 0,
+///   rounded to one decimal. A session without finished calls or tests
+///   loses nothing on those terms.
+pub const SESSION_HEALTH: &str = "
+UPDATE sessions SET
+    mcp_ratio = (SELECT CASE WHEN COUNT(*) > 0 THEN 1.0 * SUM(tool_used = 'mcp') / COUNT(*) END
+                 FROM calls WHERE session_id = ?1),
+    health_score = MAX(0.0, round(100.0
+        - 30.0 * COALESCE((SELECT 1.0 * SUM(success = 0) / COUNT(success) FROM calls WHERE session_id = ?1), 0.0)
+        - 20.0 * COALESCE((SELECT 1.0 * SUM(passed = 0) / COUNT(passed) FROM test_runs WHERE session_id = ?1), 0.0)
+        - MIN(50.0, (SELECT COALESCE(SUM(CASE severity WHEN 'error' THEN 10 WHEN 'warn' THEN 5 ELSE 1 END), 0)
+                     FROM violations WHERE session_id = ?1)), 1))
+WHERE session_id = ?1";
 
 fn millis_between(from: &str, to: &str) -> Option<i64> {
     let ms = (timefmt::parse(to)? - timefmt::parse(from)?).num_milliseconds();
@@ -315,148 +370,162 @@ struct ToolUse<'a> {
     ts: &'a str,
 }
 
-/// What a Post event says: success, and the start time when its Pre was in
-/// the same batch.
-#[derive(Clone, Copy)]
+/// What a Post event says.
 struct Outcome<'a> {
     success: bool,
+    /// The start time, when its Pre was in the same batch.
     start: Option<&'a str>,
+    duration_ms: Option<i64>,
+    error_class: Option<String>,
+    /// Redacted error text, for failed tests.
+    snippet: Option<String>,
 }
 
 fn record_start(
     tx: &Transaction<'_>,
     tool_use: &ToolUse<'_>,
-    calls: &[CallRef],
+    facts: &Facts,
 ) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached(RECORD_START)?;
-    for (ordinal, call) in calls.iter().enumerate() {
+    let ToolUse {
+        session_id,
+        tool_use_id,
+        ts,
+    } = *tool_use;
+    let mut stmt = tx.prepare_cached(CALL_START)?;
+    for (ordinal, call) in facts.calls.iter().enumerate() {
         stmt.execute((
-            tool_use.session_id,
+            session_id,
+            ts,
+            tool_use_id,
+            ordinal as i64,
             &call.function_id,
             call.tool_used.as_str(),
-            tool_use.ts,
-            tool_use.tool_use_id,
-            ordinal as i64,
+            &call.args_hash,
         ))?;
     }
-    Ok(())
+    if !facts.tests.is_empty() {
+        let mut stmt = tx.prepare_cached(TEST_START)?;
+        for (ordinal, test) in facts.tests.iter().enumerate() {
+            stmt.execute((
+                session_id,
+                ts,
+                tool_use_id,
+                ordinal as i64,
+                &test.function_id,
+                &test.test_id,
+            ))?;
+        }
+    }
+    if !facts.e2e.is_empty() {
+        let mut stmt = tx.prepare_cached(E2E_START)?;
+        for (ordinal, run) in facts.e2e.iter().enumerate() {
+            stmt.execute((
+                session_id,
+                ts,
+                tool_use_id,
+                ordinal as i64,
+                &run.function_id,
+                &run.app_id,
+                &run.check_id,
+            ))?;
+        }
+    }
+    record_violations(tx, tool_use, facts)
 }
 
 fn record_end(
     tx: &Transaction<'_>,
-    env: &Envelope<'_>,
     tool_use: &ToolUse<'_>,
-    outcome: Outcome<'_>,
-    calls: &[CallRef],
+    outcome: &Outcome<'_>,
+    facts: &Facts,
 ) -> rusqlite::Result<()> {
-    let Outcome { success, start } = outcome;
-    let ts = tool_use.ts;
+    let session_id = tool_use.session_id;
+    let tool_use_id = tool_use.tool_use_id;
     // With the start known (Pre in the same batch) the row is written
     // complete; otherwise the upsert pairs it with a stored Pre, if any.
-    let duration = env
-        .int("duration_ms")
-        .filter(|d| *d >= 0)
-        .or_else(|| start.and_then(|start| millis_between(start, ts)));
-    let ts = start.unwrap_or(ts);
-    let error_class = (!success).then(|| error_class(env));
-    let mut stmt = tx.prepare_cached(RECORD_END)?;
-    for (ordinal, call) in calls.iter().enumerate() {
+    let ts = outcome.start.unwrap_or(tool_use.ts);
+    let success = i64::from(outcome.success);
+    let mut stmt = tx.prepare_cached(CALL_END)?;
+    for (ordinal, call) in facts.calls.iter().enumerate() {
         stmt.execute((
-            tool_use.session_id,
+            session_id,
+            ts,
+            tool_use_id,
+            ordinal as i64,
+            outcome.duration_ms,
             &call.function_id,
             call.tool_used.as_str(),
-            ts,
-            duration,
-            i64::from(success),
-            &error_class,
+            &call.args_hash,
+            success,
+            &outcome.error_class,
+        ))?;
+    }
+    if !facts.tests.is_empty() {
+        let mut stmt = tx.prepare_cached(TEST_END)?;
+        for (ordinal, test) in facts.tests.iter().enumerate() {
+            stmt.execute((
+                session_id,
+                ts,
+                tool_use_id,
+                ordinal as i64,
+                outcome.duration_ms,
+                &test.function_id,
+                &test.test_id,
+                success,
+                &outcome.snippet,
+            ))?;
+        }
+    }
+    if !facts.e2e.is_empty() {
+        let mut stmt = tx.prepare_cached(E2E_END)?;
+        for (ordinal, run) in facts.e2e.iter().enumerate() {
+            stmt.execute((
+                session_id,
+                ts,
+                tool_use_id,
+                ordinal as i64,
+                &run.function_id,
+                &run.app_id,
+                &run.check_id,
+                success,
+            ))?;
+        }
+    }
+    if outcome.success && !facts.writes.is_empty() {
+        let mut stmt = tx.prepare_cached(WRITE)?;
+        for write in &facts.writes {
+            stmt.execute((
+                session_id,
+                &write.function_id,
+                &write.file_path,
+                write.lines_added,
+                write.lines_removed,
+                tool_use.ts,
+                tool_use_id,
+            ))?;
+        }
+    }
+    record_violations(tx, tool_use, facts)
+}
+
+fn record_violations(
+    tx: &Transaction<'_>,
+    tool_use: &ToolUse<'_>,
+    facts: &Facts,
+) -> rusqlite::Result<()> {
+    if facts.violations.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(VIOLATION)?;
+    for v in &facts.violations {
+        stmt.execute((
+            tool_use.session_id,
+            &v.rule_id,
+            &v.function_id,
+            v.severity.as_str(),
+            tool_use.ts,
             tool_use.tool_use_id,
-            ordinal as i64,
         ))?;
     }
     Ok(())
-}
-
-/// A coarse, text-free class of a failure.
-pub fn error_class(env: &Envelope<'_>) -> String {
-    static EXIT: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)exit(?:ed)?(?: with)?(?: code| status)?\s*[:=]?\s*(\d{1,3})\b")
-            .expect("valid regex")
-    });
-    let interrupted = ["is_interrupt", "interrupted"]
-        .iter()
-        .any(|k| env.flag(k) == Some(true));
-    if interrupted {
-        return "interrupted".into();
-    }
-    let error = env.field("error").unwrap_or_default();
-    if let Some(code) = EXIT.captures(error).and_then(|c| c[1].parse::<u8>().ok()) {
-        return format!("exit_{code}");
-    }
-    let lower = error.to_ascii_lowercase();
-    let class = if lower.contains("timed out") || lower.contains("timeout") {
-        "timeout"
-    } else if lower.contains("not found") || lower.contains("no such file") {
-        "not_found"
-    } else if lower.contains("permission denied") {
-        "permission_denied"
-    } else {
-        "other"
-    };
-    class.into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::{json, Value};
-
-    /// An envelope around `event`, parsed as the ingester would (the line is
-    /// leaked: tests are short-lived).
-    fn env(event: Value) -> Envelope<'static> {
-        let mut event = event;
-        event["hook_event_name"] = "PostToolUseFailure".into();
-        let line = json!({"v": 1, "id": "e", "ts": "2026-11-24T10:00:00.000Z", "event": event})
-            .to_string();
-        crate::envelope::parse(Box::leak(line.into_boxed_str()).as_bytes()).unwrap()
-    }
-
-    #[test]
-    fn recognises_each_fn_run_in_a_command() {
-        let e = env(
-            json!({"tool_name": "Bash", "command": "fn run a_py_x && (fn run b_go_y | cat); echo fn runner; xfn run c"}),
-        );
-        let ids: Vec<String> = recognise(&e).into_iter().map(|c| c.function_id).collect();
-        assert_eq!(ids, ["a_py_x", "b_go_y"]);
-    }
-
-    #[test]
-    fn recognises_registry_mcp_calls() {
-        let e = env(
-            json!({"tool_name": "mcp__registry__run", "tool_input": {"function_id": "a_py_x"}}),
-        );
-        assert_eq!(
-            recognise(&e),
-            vec![CallRef {
-                function_id: "a_py_x".into(),
-                tool_used: ToolUsed::Mcp
-            }]
-        );
-        let other = env(json!({"tool_name": "mcp__github__run", "tool_input": {"id": "a_py_x"}}));
-        assert!(recognise(&other).is_empty());
-    }
-
-    #[test]
-    fn error_classes() {
-        let class = |error: &str| error_class(&env(json!({"error": error})));
-        assert_eq!(class("Command failed with exit code 1"), "exit_1");
-        assert_eq!(class("exit status 127"), "exit_127");
-        assert_eq!(class("Command timed out after 2m"), "timeout");
-        assert_eq!(class("bash: fn: command not found"), "not_found");
-        assert_eq!(class("Permission denied"), "permission_denied");
-        assert_eq!(class("weird"), "other");
-        assert_eq!(
-            error_class(&env(json!({"is_interrupt": true}))),
-            "interrupted"
-        );
-    }
 }

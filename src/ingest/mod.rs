@@ -28,6 +28,7 @@
 //! batch that raced is discarded before it is applied.
 
 pub mod classify;
+pub mod recognise;
 
 use std::fs::File;
 use std::io;
@@ -117,15 +118,29 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    /// An ingestor writing to `conn` (an opened, migrated operations.db)
-    /// and quarantining into `quarantine_dir`.
-    pub fn new(conn: Connection, quarantine_dir: PathBuf) -> Self {
+    /// An ingestor writing to `conn` (an opened, migrated operations.db),
+    /// classifying with `recogniser` and quarantining into `quarantine_dir`.
+    pub fn new(
+        conn: Connection,
+        recogniser: recognise::Recogniser,
+        quarantine_dir: PathBuf,
+    ) -> Self {
         Self {
             conn,
-            classifier: classify::Classifier::new(),
+            classifier: classify::Classifier::new(recogniser),
             quarantine_dir,
             totals: IngestStats::default(),
         }
+    }
+
+    /// The database connection (to load a catalog from it).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Classifies with new rules or a new catalog from the next batch on.
+    pub fn set_recogniser(&mut self, recogniser: recognise::Recogniser) {
+        self.classifier.set_recogniser(recogniser);
     }
 
     /// Everything ingested by this ingestor so far.

@@ -1,0 +1,712 @@
+//! Just enough Bash to classify what an agent ran.
+//!
+//! Rules match *simple commands* (`fn run x --flag`, `sqlite3 ops.db`) and
+//! *heredoc bodies*, never the raw command line: `echo "fn run x"`,
+//! `# fn run x` and `python3 -c "import sqlite3"` must not count, while
+//! `a && (fn run x | jq .) ; fn run y` counts twice. [`parse`] splits a
+//! command line into both lists.
+//!
+//! What it understands: `;`, `&`, `&&`, `||`, `|`, `|&`, newlines, `( )`
+//! subshells and `{ }` groups; single, double and `$'…'` quotes; backslash
+//! escapes and line continuations; comments (a `#` starting a word);
+//! command substitution `$( )`, backticks and process substitution
+//! `<( )`/`>( )`, whose commands are parsed too; redirections (their
+//! targets are not arguments); heredocs with any delimiter, quoted or not,
+//! `<<-` stripping leading tabs, several on one line; leading variable
+//! assignments, keywords (`if`, `then`, `do`, `!`, …) and wrappers (`sudo`,
+//! `env`, `time`, `nohup`, `timeout 5`, …), which are not the command.
+//! Code that Bash itself runs — `bash -c '…'`, `eval …`, a heredoc fed to
+//! `bash`/`sh` — is parsed as commands as well.
+//!
+//! It is a classifier's parser, not a shell: it never fails (unterminated
+//! quotes run to the end), does no expansion, and keeps `$VAR` as text.
+
+/// The simple commands and heredocs of a command line, in source order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub commands: Vec<SimpleCommand>,
+    pub heredocs: Vec<Heredoc>,
+}
+
+/// One simple command after unquoting. `words[0]` is the command name as a
+/// basename (`/usr/bin/sqlite3` → `sqlite3`), after assignments, keywords
+/// and wrappers were dropped; redirections are gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimpleCommand {
+    pub words: Vec<String>,
+}
+
+impl SimpleCommand {
+    /// The words joined by single spaces: the text command rules match.
+    pub fn text(&self) -> String {
+        self.words.join(" ")
+    }
+
+    pub fn name(&self) -> &str {
+        &self.words[0]
+    }
+}
+
+/// A heredoc body (delimiter lines excluded, `<<-` tabs stripped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heredoc {
+    pub body: String,
+    /// Name of the command it feeds (`python3`, `cat`), when there is one.
+    pub command: Option<String>,
+}
+
+/// How deep `bash -c`, `eval`, substitutions and shell heredocs nest before
+/// the inner text is left unparsed.
+const MAX_DEPTH: usize = 8;
+
+/// Splits a command line into its simple commands and heredocs.
+pub fn parse(src: &str) -> Script {
+    let mut script = Script::default();
+    parse_into(src, 0, &mut script);
+    script
+}
+
+fn parse_into(src: &str, depth: usize, out: &mut Script) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    Lexer {
+        s: src.as_bytes(),
+        i: 0,
+        depth,
+        out,
+        words: Vec::new(),
+        word: None,
+        quoted: false,
+        awaiting: Awaiting::Word,
+        pending: Vec::new(),
+    }
+    .run();
+}
+
+/// What the next completed word is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    /// An argument of the current command.
+    Word,
+    /// A redirection target: dropped.
+    Target,
+    /// A heredoc delimiter; `true` for `<<-`.
+    Delimiter { strip_tabs: bool },
+}
+
+/// A heredoc whose body starts after the current line.
+struct Pending {
+    delimiter: String,
+    strip_tabs: bool,
+    /// The command it belongs to, once that command has ended.
+    command: Option<Option<SimpleCommand>>,
+}
+
+struct Lexer<'s, 'o> {
+    s: &'s [u8],
+    i: usize,
+    depth: usize,
+    out: &'o mut Script,
+    /// Words of the command being read.
+    words: Vec<String>,
+    /// The word being read, if one has started.
+    word: Option<Vec<u8>>,
+    /// Whether the current word had quotes (a quoted heredoc delimiter).
+    quoted: bool,
+    awaiting: Awaiting,
+    pending: Vec<Pending>,
+}
+
+impl Lexer<'_, '_> {
+    fn peek(&self, ahead: usize) -> Option<u8> {
+        self.s.get(self.i + ahead).copied()
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.word
+            .get_or_insert_with(Vec::new)
+            .extend_from_slice(bytes);
+    }
+
+    fn run(mut self) {
+        while let Some(c) = self.peek(0) {
+            match c {
+                b' ' | b'\t' | b'\r' => {
+                    self.end_word();
+                    self.i += 1;
+                }
+                b'\n' => {
+                    self.end_command();
+                    self.i += 1;
+                    self.read_heredoc_bodies();
+                }
+                b'#' if self.word.is_none() => self.skip_comment(),
+                b'\\' => self.escape(),
+                b'\'' => self.single_quoted(),
+                b'"' => self.double_quoted(),
+                b'`' => self.backticks(),
+                b'$' => self.dollar(),
+                b'<' | b'>' if self.peek(1) == Some(b'(') => self.process_substitution(),
+                b'<' | b'>' => self.redirection(),
+                b'&' if self.peek(1) == Some(b'>') => {
+                    self.end_word();
+                    self.i += if self.peek(2) == Some(b'>') { 3 } else { 2 };
+                    self.awaiting = Awaiting::Target;
+                }
+                b';' | b'&' | b'|' | b'(' | b')' => {
+                    self.end_command();
+                    self.i += 1;
+                }
+                _ => {
+                    let start = self.i;
+                    while self.peek(0).is_some_and(|c| !is_special(c)) {
+                        self.i += 1;
+                    }
+                    let end = self.i.max(start + 1);
+                    self.i = end;
+                    let bytes = &self.s[start..end];
+                    self.push(bytes);
+                }
+            }
+        }
+        self.end_command();
+        // Heredocs opened on the last line: bodies run to the end (none left).
+        self.read_heredoc_bodies();
+    }
+
+    fn skip_comment(&mut self) {
+        while self.peek(0).is_some_and(|c| c != b'\n') {
+            self.i += 1;
+        }
+    }
+
+    fn escape(&mut self) {
+        match self.peek(1) {
+            // A line continuation joins the lines.
+            Some(b'\n') => self.i += 2,
+            Some(c) => {
+                self.push(&[c]);
+                self.i += 2;
+            }
+            None => self.i += 1,
+        }
+    }
+
+    fn single_quoted(&mut self) {
+        self.quoted = true;
+        let start = self.i + 1;
+        let end = find(self.s, start, b'\'');
+        let bytes = &self.s[start..end];
+        self.push(bytes);
+        self.i = (end + 1).min(self.s.len());
+    }
+
+    fn double_quoted(&mut self) {
+        self.quoted = true;
+        self.push(&[]);
+        self.i += 1;
+        while let Some(c) = self.peek(0) {
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return;
+                }
+                b'\\' if matches!(self.peek(1), Some(b'"' | b'\\' | b'$' | b'`')) => {
+                    let escaped = self.s[self.i + 1];
+                    self.push(&[escaped]);
+                    self.i += 2;
+                }
+                b'\\' if self.peek(1) == Some(b'\n') => self.i += 2,
+                b'`' => self.backticks(),
+                b'$' if self.peek(1) == Some(b'(') => self.dollar(),
+                _ => {
+                    self.push(&[c]);
+                    self.i += 1;
+                }
+            }
+        }
+    }
+
+    /// `$(…)`, `$((…))`, `${…}`, `$'…'` or a plain `$`.
+    fn dollar(&mut self) {
+        match self.peek(1) {
+            Some(b'(') if self.peek(2) == Some(b'(') => {
+                // Arithmetic: no commands inside.
+                let end = matching_paren(self.s, self.i + 1);
+                let bytes = &self.s[self.i..end];
+                self.push(bytes);
+                self.i = end;
+            }
+            Some(b'(') => {
+                let open = self.i + 1;
+                self.substitution(open);
+            }
+            Some(b'{') => {
+                let end = (find(self.s, self.i + 2, b'}') + 1).min(self.s.len());
+                let bytes = &self.s[self.i..end];
+                self.push(bytes);
+                self.i = end;
+            }
+            Some(b'\'') => self.ansi_c_quoted(),
+            _ => {
+                self.push(b"$");
+                self.i += 1;
+            }
+        }
+    }
+
+    fn ansi_c_quoted(&mut self) {
+        self.quoted = true;
+        self.push(&[]);
+        self.i += 2;
+        while let Some(c) = self.peek(0) {
+            match c {
+                b'\'' => {
+                    self.i += 1;
+                    return;
+                }
+                b'\\' => {
+                    let escaped = match self.peek(1) {
+                        Some(b'n') => b'\n',
+                        Some(b't') => b'\t',
+                        Some(other) => other,
+                        None => break,
+                    };
+                    self.push(&[escaped]);
+                    self.i += 2;
+                }
+                _ => {
+                    self.push(&[c]);
+                    self.i += 1;
+                }
+            }
+        }
+        self.i = self.s.len();
+    }
+
+    /// A parenthesised substitution whose `(` is at `open`: its text is
+    /// parsed as commands, and kept verbatim in the current word.
+    fn substitution(&mut self, open: usize) {
+        let end = matching_paren(self.s, open);
+        let inner_end = if end > open + 1 && self.s[end - 1] == b')' {
+            end - 1
+        } else {
+            end
+        };
+        self.nested(&self.s[open + 1..inner_end]);
+        let bytes = &self.s[self.i..end];
+        self.push(bytes);
+        self.i = end;
+    }
+
+    fn process_substitution(&mut self) {
+        let open = self.i + 1;
+        self.substitution(open);
+    }
+
+    fn backticks(&mut self) {
+        let start = self.i + 1;
+        let mut end = start;
+        while end < self.s.len() && self.s[end] != b'`' {
+            end += if self.s[end] == b'\\' { 2 } else { 1 };
+        }
+        let end = end.min(self.s.len());
+        self.nested(&self.s[start..end]);
+        self.push(b"`");
+        self.i = (end + 1).min(self.s.len());
+    }
+
+    fn nested(&mut self, text: &[u8]) {
+        let text = String::from_utf8_lossy(text);
+        parse_into(&text, self.depth + 1, self.out);
+    }
+
+    fn redirection(&mut self) {
+        // `2>`: the digits before the operator name a descriptor.
+        if self
+            .word
+            .as_ref()
+            .is_some_and(|w| !w.is_empty() && !self.quoted && w.iter().all(u8::is_ascii_digit))
+        {
+            self.word = None;
+        }
+        self.end_word();
+        let rest = &self.s[self.i..];
+        let (len, awaiting) = if rest.starts_with(b"<<<") {
+            (3, Awaiting::Target)
+        } else if rest.starts_with(b"<<-") {
+            (3, Awaiting::Delimiter { strip_tabs: true })
+        } else if rest.starts_with(b"<<") {
+            (2, Awaiting::Delimiter { strip_tabs: false })
+        } else if rest.len() >= 2 && matches!(rest[1], b'>' | b'&' | b'|') {
+            (2, Awaiting::Target)
+        } else {
+            (1, Awaiting::Target)
+        };
+        self.i += len;
+        self.awaiting = awaiting;
+    }
+
+    fn end_word(&mut self) {
+        let Some(word) = self.word.take() else {
+            return;
+        };
+        let word = String::from_utf8_lossy(&word).into_owned();
+        let quoted = std::mem::take(&mut self.quoted);
+        match std::mem::replace(&mut self.awaiting, Awaiting::Word) {
+            Awaiting::Word => self.words.push(word),
+            Awaiting::Target => {}
+            Awaiting::Delimiter { strip_tabs } => {
+                let _ = quoted; // Quoting only disables expansion, which we never do.
+                self.pending.push(Pending {
+                    delimiter: word,
+                    strip_tabs,
+                    command: None,
+                });
+            }
+        }
+    }
+
+    fn end_command(&mut self) {
+        self.end_word();
+        self.awaiting = Awaiting::Word;
+        let words = std::mem::take(&mut self.words);
+        let command = normalize(words);
+        for pending in self.pending.iter_mut().filter(|p| p.command.is_none()) {
+            pending.command = Some(command.clone());
+        }
+        if let Some(command) = command {
+            self.run_inline_code(&command);
+            self.out.commands.push(command);
+        }
+    }
+
+    /// `bash -c '…'` and `eval …` run their argument as commands.
+    fn run_inline_code(&mut self, command: &SimpleCommand) {
+        let words = &command.words;
+        let code = if is_shell(command.name()) {
+            words
+                .iter()
+                .position(|w| w == "-c")
+                .and_then(|at| words.get(at + 1))
+                .cloned()
+        } else if command.name() == "eval" {
+            Some(words[1..].join(" "))
+        } else {
+            None
+        };
+        if let Some(code) = code {
+            parse_into(&code, self.depth + 1, self.out);
+        }
+    }
+
+    fn read_heredoc_bodies(&mut self) {
+        for pending in std::mem::take(&mut self.pending) {
+            let mut body = String::new();
+            while self.i < self.s.len() {
+                let end = find(self.s, self.i, b'\n');
+                let mut line = &self.s[self.i..end];
+                self.i = (end + 1).min(self.s.len());
+                if pending.strip_tabs {
+                    while let [b'\t', rest @ ..] = line {
+                        line = rest;
+                    }
+                }
+                let line = String::from_utf8_lossy(line);
+                if line.trim_end_matches('\r') == pending.delimiter {
+                    break;
+                }
+                body.push_str(&line);
+                body.push('\n');
+            }
+            let command = pending.command.flatten();
+            if command
+                .as_ref()
+                .is_some_and(|c| is_shell(c.name()) && !c.words.iter().any(|w| w == "-c"))
+            {
+                parse_into(&body, self.depth + 1, self.out);
+            }
+            self.out.heredocs.push(Heredoc {
+                body,
+                command: command.map(|c| c.words[0].clone()),
+            });
+        }
+    }
+}
+
+/// Bytes that end a run of plain word characters.
+fn is_special(c: u8) -> bool {
+    matches!(
+        c,
+        b' ' | b'\t'
+            | b'\r'
+            | b'\n'
+            | b'\\'
+            | b'\''
+            | b'"'
+            | b'`'
+            | b'$'
+            | b'<'
+            | b'>'
+            | b'&'
+            | b';'
+            | b'|'
+            | b'('
+            | b')'
+    )
+}
+
+/// Index of the next `byte` at or after `from`, or the end.
+fn find(s: &[u8], from: usize, byte: u8) -> usize {
+    s.get(from..)
+        .and_then(|rest| memchr::memchr(byte, rest))
+        .map_or(s.len(), |at| from + at)
+}
+
+/// One past the `)` matching the `(` at `open` (quotes respected), or the end.
+fn matching_paren(s: &[u8], open: usize) -> usize {
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < s.len() {
+        match s[i] {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            b'\\' => i += 1,
+            b'\'' => i = find(s, i + 1, b'\''),
+            b'"' => {
+                i += 1;
+                while i < s.len() && s[i] != b'"' {
+                    i += if s[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    s.len()
+}
+
+fn is_shell(name: &str) -> bool {
+    matches!(name, "bash" | "sh" | "zsh" | "dash" | "ksh")
+}
+
+/// Reserved words that may precede a command.
+fn is_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "if" | "then"
+            | "else"
+            | "elif"
+            | "fi"
+            | "do"
+            | "done"
+            | "while"
+            | "until"
+            | "esac"
+            | "{"
+            | "}"
+            | "!"
+            | "time"
+    )
+}
+
+fn is_assignment(word: &str) -> bool {
+    let Some(eq) = word.find('=') else {
+        return false;
+    };
+    let name = word[..eq].strip_suffix('+').unwrap_or(&word[..eq]);
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Drops what precedes the real command; `None` when nothing is left or the
+/// "command" is a loop header.
+fn normalize(words: Vec<String>) -> Option<SimpleCommand> {
+    let mut rest = words.as_slice();
+    loop {
+        match rest {
+            [] => return None,
+            [first, ..] if matches!(first.as_str(), "for" | "case" | "select" | "function") => {
+                return None
+            }
+            [first, tail @ ..] if is_keyword(first) || is_assignment(first) => rest = tail,
+            [first, tail @ ..] => match skip_wrapper(first, tail) {
+                Some(after) => rest = after,
+                None => break,
+            },
+        }
+    }
+    let mut words = rest.to_vec();
+    if let Some(slash) = words[0].rfind('/') {
+        if slash + 1 < words[0].len() {
+            words[0] = words[0][slash + 1..].to_string();
+        }
+    }
+    Some(SimpleCommand { words })
+}
+
+/// The words after a wrapper command and its options, or `None` when
+/// `name` is not a wrapper (or wraps nothing).
+fn skip_wrapper<'w>(name: &str, tail: &'w [String]) -> Option<&'w [String]> {
+    let options_with_value: &[&str] = match name {
+        "sudo" => &["-u", "-g", "-C", "-h", "-p", "-r", "-t", "-U"],
+        "env" => &["-u", "-C", "-S"],
+        "nice" => &["-n"],
+        "timeout" => &["-s", "-k", "--signal", "--kill-after"],
+        "nohup" | "exec" | "command" | "builtin" | "stdbuf" => &[],
+        _ => return None,
+    };
+    let mut i = 0;
+    while let Some(word) = tail.get(i) {
+        if options_with_value.contains(&word.as_str()) {
+            i += 2;
+        } else if word.starts_with('-') || (name == "env" && is_assignment(word)) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    // `timeout` takes a duration before the command.
+    if name == "timeout" {
+        i += 1;
+    }
+    let after = tail.get(i..).filter(|rest| !rest.is_empty())?;
+    Some(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(src: &str) -> Vec<String> {
+        parse(src)
+            .commands
+            .iter()
+            .map(SimpleCommand::text)
+            .collect()
+    }
+
+    #[test]
+    fn splits_on_every_operator() {
+        assert_eq!(
+            texts("a 1 && b|c; (d) || e & f |& g\nh"),
+            ["a 1", "b", "c", "d", "e", "f", "g", "h"]
+        );
+    }
+
+    #[test]
+    fn quotes_and_comments() {
+        assert_eq!(
+            texts(r#"echo "fn run x" 'a;b' $'c\td' # fn run y"#),
+            ["echo fn run x a;b c\td"]
+        );
+        assert_eq!(texts("# fn run x\nfn run y # z"), ["fn run y"]);
+        assert_eq!(texts("echo a#b"), ["echo a#b"]);
+        assert_eq!(texts("fn run \\\n  x"), ["fn run x"]);
+    }
+
+    #[test]
+    fn strips_assignments_keywords_wrappers_and_redirections() {
+        assert_eq!(
+            texts("FOO=1 sudo -u me env A=b timeout 5 /usr/bin/sqlite3 ops.db > out 2>&1 < in"),
+            ["sqlite3 ops.db"]
+        );
+        assert_eq!(
+            texts("if fn run a; then time fn run b; fi"),
+            ["fn run a", "fn run b"]
+        );
+        assert_eq!(
+            texts("for f in *.py; do fn run c \"$f\"; done"),
+            ["fn run c $f"]
+        );
+        assert_eq!(texts("X=1"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn substitutions_are_parsed() {
+        assert_eq!(
+            texts("echo $(fn run a | head) `fn run b` <(fn run c) $((1+2)) ${X}"),
+            [
+                "fn run a",
+                "head",
+                "fn run b",
+                "fn run c",
+                "echo $(fn run a | head) ` <(fn run c) $((1+2)) ${X}"
+            ]
+        );
+        assert_eq!(
+            texts(r#"echo "$(fn run d)""#),
+            ["fn run d", "echo $(fn run d)"]
+        );
+    }
+
+    #[test]
+    fn inline_shell_code_is_parsed() {
+        assert_eq!(
+            texts("bash -c 'fn run a && sqlite3 x'; eval fn run b"),
+            [
+                "fn run a",
+                "sqlite3 x",
+                "bash -c fn run a && sqlite3 x",
+                "fn run b",
+                "eval fn run b"
+            ]
+        );
+    }
+
+    #[test]
+    fn heredocs_with_any_delimiter() {
+        let src = "python3 - <<'PY' && cat <<-EOT > f.txt\nimport os\nPY\n\tindented\n\tEOT\nfn run after\n";
+        let script = parse(src);
+        assert_eq!(
+            script.heredocs,
+            [
+                Heredoc {
+                    body: "import os\n".into(),
+                    command: Some("python3".into())
+                },
+                Heredoc {
+                    body: "indented\n".into(),
+                    command: Some("cat".into())
+                },
+            ]
+        );
+        let texts: Vec<String> = script.commands.iter().map(SimpleCommand::text).collect();
+        assert_eq!(texts, ["python3 -", "cat", "fn run after"]);
+    }
+
+    #[test]
+    fn heredoc_fed_to_a_shell_is_parsed() {
+        let script = parse("bash <<EOF\nfn run a\nsqlite3 db\nEOF");
+        let texts: Vec<String> = script.commands.iter().map(SimpleCommand::text).collect();
+        assert_eq!(texts, ["bash", "fn run a", "sqlite3 db"]);
+        assert_eq!(script.heredocs[0].body, "fn run a\nsqlite3 db\n");
+    }
+
+    #[test]
+    fn unterminated_input_does_not_fail() {
+        for src in [
+            "echo 'abc",
+            "echo \"abc",
+            "cat <<EOF\nbody",
+            "$(",
+            "`",
+            "\\",
+            "$'",
+            "<<",
+            "a >",
+        ] {
+            parse(src);
+        }
+        assert_eq!(parse("cat <<EOF\nbody").heredocs[0].body, "body\n");
+    }
+}

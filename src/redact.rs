@@ -1,0 +1,154 @@
+//! Masking free text before it may be stored (`output_snippet`, `skeleton`).
+//!
+//! CONTRACT §4: free-text columns hold redacted text — literals and anything
+//! shaped like a secret masked. [`redact`] first replaces secret shapes
+//! (private keys, credentials in URLs, bearer tokens, `password=…`-style
+//! assignments, AWS/GitHub/Slack/API tokens, long high-entropy runs), then
+//! literals (quoted strings, numbers, paths, e-mail addresses), then cuts
+//! the result to a bounded number of characters. What survives is the
+//! shape of a message (`AssertionError: expected <n> got <str>`), which is
+//! what a reader of test failures needs; the content stays in the spool,
+//! which is deleted once consumed.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// Longest redacted snippet stored, in characters.
+pub const SNIPPET_CHARS: usize = 200;
+
+struct Mask {
+    pattern: Regex,
+    replacement: &'static str,
+}
+
+fn mask(pattern: &str, replacement: &'static str) -> Mask {
+    Mask {
+        pattern: Regex::new(pattern).expect("valid redaction pattern"),
+        replacement,
+    }
+}
+
+/// In order: secrets first (they may contain literal-looking parts), then
+/// literals.
+static MASKS: LazyLock<Vec<Mask>> = LazyLock::new(|| {
+    vec![
+        mask(
+            r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|\z)",
+            "<private-key>",
+        ),
+        mask(
+            r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@:]*:[^\s/@]*@",
+            "${1}<credentials>@",
+        ),
+        mask(
+            r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}",
+            "$1 <secret>",
+        ),
+        mask(
+            r#"(?i)\b([a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth|credentials?))(["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)"#,
+            "$1$2<secret>",
+        ),
+        mask(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b", "<secret>"),
+        mask(
+            r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",
+            "<secret>",
+        ),
+        mask(r"\bxox[abposr]-[A-Za-z0-9-]{10,}", "<secret>"),
+        mask(
+            r"\b(?:sk|pk|rk)-(?:[A-Za-z0-9_-]+-)?[A-Za-z0-9_-]{16,}",
+            "<secret>",
+        ),
+        mask(r"\bAIza[0-9A-Za-z_-]{30,}", "<secret>"),
+        mask(
+            r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+            "<secret>",
+        ),
+        // Anything long and token-like that is not a word: hashes, keys.
+        mask(r"[A-Za-z0-9+/_=-]*[0-9][A-Za-z0-9+/_=-]*", "\u{0}"),
+        mask(r#""(?:[^"\\\n]|\\.)*""#, "<str>"),
+        mask(r"'(?:[^'\\\n]|\\.)*'", "<str>"),
+        mask(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "<email>"),
+        mask(r"(?:~|\.{1,2})?(?:/[^\s/:,;'\x22()]+)+/?", "<path>"),
+    ]
+});
+
+/// Matches the runs the `\0` mask above flagged: long ones are secrets,
+/// short ones numbers.
+fn classify_token(token: &str) -> &'static str {
+    if token.len() >= 20 {
+        "<secret>"
+    } else {
+        "<n>"
+    }
+}
+
+/// `text` with secrets and literals masked, at most [`SNIPPET_CHARS`]
+/// characters, on one line.
+pub fn redact(text: &str) -> String {
+    let mut out = text.to_string();
+    for m in MASKS.iter() {
+        if m.replacement == "\u{0}" {
+            out = m
+                .pattern
+                .replace_all(&out, |c: &regex::Captures<'_>| classify_token(&c[0]))
+                .into_owned();
+        } else {
+            out = m.pattern.replace_all(&out, m.replacement).into_owned();
+        }
+    }
+    let one_line: String = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(SNIPPET_CHARS) {
+        Some((at, _)) => format!("{}…", &one_line[..at]),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_every_secret_shape() {
+        let secrets = [
+            "AKIAIOSFODNN7EXAMPLE",
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+            "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOp",
+            "sk-proj-abcdefghijklmnopqrstuvwxyz012345",
+            "hunter2hunter2",
+            "s3cr3t-pass",
+            "c2VjcmV0LWJhc2U2NA",
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+        ];
+        let text = format!(
+            "AWS {} GH {} PAT {} SLACK {} OPENAI {} password={} url https://admin:{}@db.example.com/x \
+             Authorization: Bearer {} -----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----",
+            secrets[0], secrets[1], secrets[2], secrets[3], secrets[4], secrets[5], secrets[6], secrets[7], secrets[8]
+        );
+        let redacted = redact(&text);
+        for secret in secrets {
+            assert!(
+                !redacted.contains(secret),
+                "{secret} survived in {redacted}"
+            );
+        }
+        assert!(redacted.contains("<private-key>"), "{redacted}");
+    }
+
+    #[test]
+    fn masks_literals_and_keeps_the_shape() {
+        assert_eq!(
+            redact("AssertionError: expected 42 got \"alice\" in /home/u/app/x.py line 7"),
+            "AssertionError: expected <n> got <str> in <path> line <n>"
+        );
+    }
+
+    #[test]
+    fn bounded_and_on_one_line() {
+        let long = "word ".repeat(500);
+        let r = redact(&long);
+        assert!(r.chars().count() <= SNIPPET_CHARS + 1);
+        assert!(!redact("a\nb").contains('\n'));
+    }
+}
