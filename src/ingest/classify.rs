@@ -430,7 +430,7 @@ fn record_start(
             ))?;
         }
     }
-    record_violations(tx, tool_use, facts)
+    record_violations(tx, tool_use, tool_use.ts, facts)
 }
 
 fn record_end(
@@ -505,12 +505,14 @@ fn record_end(
             ))?;
         }
     }
-    record_violations(tx, tool_use, facts)
+    // Dated like the calls: at the tool use's start when known.
+    record_violations(tx, tool_use, ts, facts)
 }
 
 fn record_violations(
     tx: &Transaction<'_>,
     tool_use: &ToolUse<'_>,
+    ts: &str,
     facts: &Facts,
 ) -> rusqlite::Result<()> {
     if facts.violations.is_empty() {
@@ -523,7 +525,7 @@ fn record_violations(
             &v.rule_id,
             &v.function_id,
             v.severity.as_str(),
-            tool_use.ts,
+            ts,
             tool_use.tool_use_id,
         ))?;
     }

@@ -309,10 +309,7 @@ fn parse_file(path: &str, text: &str) -> Result<Vec<RawRule>, RulesError> {
 
 /// Applies override entries: members replace those of the rule with the
 /// same id; new ids are appended.
-fn merge(
-    specs: &mut Vec<RawRule>,
-    overrides: Vec<RawRule>,
-) {
+fn merge(specs: &mut Vec<RawRule>, overrides: Vec<RawRule>) {
     for (id, members) in overrides {
         match specs.iter_mut().find(|(existing, _)| *existing == id) {
             Some((_, spec)) => spec.extend(members),

@@ -1,7 +1,10 @@
 //! Integration tests, one binary (one link) for all of them.
 
+mod bash_props;
+mod classification;
 mod cli;
 mod function_stats;
 mod ingestion;
 mod migrations_upgrade;
+mod privacy;
 mod support;

@@ -1,0 +1,231 @@
+//! The classification fixture: realistic hook events covering every default
+//! rule with positive and negative cases, replayed against a registry, must
+//! produce exactly the rows in `fixtures/classification/expected.json`.
+//!
+//! After an intended change, regenerate the file with
+//! `CALL_MONITOR_BLESS=1 cargo test --test it classification` and review
+//! the diff row by row.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+use serde_json::{json, Map, Value};
+
+use crate::support::Scratch;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/classification")
+        .join(name)
+}
+
+/// Builds registry.db from `fixtures/classification/registry.sql`.
+pub fn fixture_registry(dir: &Path) -> PathBuf {
+    let path = dir.join("registry.db");
+    let sql = std::fs::read_to_string(fixture("registry.sql")).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(&sql)
+        .unwrap();
+    path
+}
+
+/// Compared columns per table: everything but ids, bookkeeping and the
+/// key-dependent `args_hash` (checked separately).
+const TABLES: &[(&str, &str)] = &[
+    (
+        "sessions",
+        "session_id, cwd, host, started_at, ended_at, health_score, mcp_ratio",
+    ),
+    (
+        "calls",
+        "session_id, function_id, tool_used, ts, duration_ms, success, error_class",
+    ),
+    (
+        "code_writes",
+        "session_id, function_id, file_path, lines_added, lines_removed, ts",
+    ),
+    (
+        "test_runs",
+        "session_id, function_id, test_id, passed, duration_ms, output_snippet, ts",
+    ),
+    (
+        "e2e_runs_fn",
+        "session_id, function_id, app_id, check_id, passed, ts",
+    ),
+    (
+        "violations",
+        "session_id, rule_id, function_id, severity, ts",
+    ),
+    ("patterns", "pattern_hash, occurrences, session_ids"),
+    ("function_versions", "function_id, version, source"),
+    ("quarantine", "file, reason"),
+];
+
+fn rows(conn: &Connection, table: &str, columns: &str) -> Value {
+    let sql = format!("SELECT {columns} FROM {table} ORDER BY {columns}");
+    let mut stmt = conn.prepare(&sql).unwrap();
+    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let rows = stmt
+        .query_map([], |r| {
+            let mut row = Map::new();
+            for (i, name) in names.iter().enumerate() {
+                let value = match r.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(n) => json!(n),
+                    ValueRef::Real(x) => json!(x),
+                    ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+                    ValueRef::Blob(_) => json!("<blob>"),
+                };
+                row.insert(name.clone(), value);
+            }
+            Ok(Value::Object(row))
+        })
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    Value::Array(rows)
+}
+
+fn every_table(conn: &Connection) -> Value {
+    let mut all = Map::new();
+    for (table, columns) in TABLES {
+        all.insert(table.to_string(), rows(conn, table, columns));
+    }
+    Value::Object(all)
+}
+
+#[test]
+fn fixture_events_produce_exactly_the_expected_rows() {
+    let scratch = Scratch::new();
+    let registry = fixture_registry(scratch.dir.path());
+    let events = fixture("events.jsonl");
+    let out = scratch
+        .cmd(&["replay"])
+        .arg(&events)
+        .arg("--registry")
+        .arg(&registry)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "events=43 inserted=43 duplicates=0 quarantined=0"
+    );
+
+    let conn = scratch.read();
+    let actual = every_table(&conn);
+    let expected_path = fixture("expected.json");
+    if std::env::var_os("CALL_MONITOR_BLESS").is_some() {
+        let text = serde_json::to_string_pretty(&actual).unwrap();
+        std::fs::write(&expected_path, text + "\n").unwrap();
+    }
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(&expected_path).unwrap()).unwrap();
+    for (table, _) in TABLES {
+        assert_eq!(
+            actual[table], expected[table],
+            "table {table} differs from fixtures/classification/expected.json"
+        );
+    }
+
+    // args_hash: present on every call, keyed (hex, 128 bits), and equal
+    // only for equal arguments.
+    let bad: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM calls WHERE args_hash IS NULL OR length(args_hash) != 32",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(bad, 0);
+}
+
+#[test]
+fn same_fixture_without_registry_uses_path_patterns_and_no_app_expansion() {
+    let scratch = Scratch::new();
+    let out = scratch
+        .cmd(&["replay"])
+        .arg(fixture("events.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // Writes are still recognised from the functions/<lang>/<domain>/ layout.
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM code_writes"), 2);
+    // Without app_functions, each e2e run is one row with no function.
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM e2e_runs_fn WHERE function_id IS NULL"),
+        2
+    );
+    // Without registry names, a reinvented function cannot be recognised.
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM violations WHERE rule_id = 'heredoc_reinvention'"),
+        0
+    );
+}
+
+#[test]
+fn rules_file_changes_classification_and_bad_files_are_refused() {
+    let scratch = Scratch::new();
+    let rules = scratch.dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"version": 1, "rules": [
+            {"id": "sqlite3_inline", "severity": "error"},
+            {"id": "import_star", "enabled": false},
+            {"id": "cd_srv", "kind": "violation", "scope": "command", "pattern": "^cd /srv", "severity": "info"}
+        ]}"#,
+    )
+    .unwrap();
+    let out = scratch
+        .cmd(&["replay"])
+        .arg(fixture("events.jsonl"))
+        .arg("--rules")
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let by_rule = |rule: &str| {
+        scratch.count(&format!(
+            "SELECT COUNT(*) FROM violations WHERE rule_id = '{rule}'"
+        ))
+    };
+    assert_eq!(by_rule("import_star"), 0);
+    assert_eq!(by_rule("cd_srv"), 1);
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM violations WHERE rule_id = 'sqlite3_inline' AND severity = 'error'"),
+        1
+    );
+
+    std::fs::write(
+        &rules,
+        r#"{"rules": [{"id": "broken_rule", "kind": "violation", "scope": "command", "pattern": "fn run (", "severity": "warn"}]}"#,
+    )
+    .unwrap();
+    let out = crate::support::call_monitor()
+        .args(["replay", "--rules"])
+        .arg(&rules)
+        .arg("--db")
+        .arg(scratch.dir.path().join("other.db"))
+        .arg("--spool")
+        .arg(scratch.spool())
+        .arg(fixture("events.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("broken_rule") && stderr.contains("invalid pattern"),
+        "{stderr}"
+    );
+}
