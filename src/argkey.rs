@@ -28,7 +28,9 @@ const KEY_LEN: usize = 32;
 
 #[derive(Clone)]
 pub struct ArgsKey {
-    key: [u8; KEY_LEN],
+    /// HMAC state with the key already absorbed: each hash clones it
+    /// instead of re-deriving the inner and outer pads.
+    keyed: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for ArgsKey {
@@ -78,7 +80,7 @@ impl ArgsKey {
                         path: path.clone(),
                         source,
                     })?;
-                Ok(ArgsKey { key })
+                Ok(ArgsKey::from_bytes(&key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::read(&path),
             Err(source) => Err(ArgsKeyError::Create { path, source }),
@@ -107,7 +109,7 @@ impl ArgsKey {
             let mut bytes = Vec::with_capacity(KEY_LEN);
             file.read_to_end(&mut bytes).map_err(read_err)?;
             if let Ok(key) = <[u8; KEY_LEN]>::try_from(bytes.as_slice()) {
-                return Ok(ArgsKey { key });
+                return Ok(ArgsKey::from_bytes(&key));
             }
             if !bytes.is_empty() {
                 break;
@@ -123,12 +125,17 @@ impl ArgsKey {
     pub fn ephemeral() -> Self {
         let mut key = [0u8; KEY_LEN];
         let _ = getrandom::fill(&mut key);
-        ArgsKey { key }
+        ArgsKey::from_bytes(&key)
+    }
+
+    fn from_bytes(key: &[u8; KEY_LEN]) -> Self {
+        let keyed = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        ArgsKey { keyed }
     }
 
     /// The keyed hash of `parts` (unambiguously framed), 128 bits as hex.
     pub fn hash(&self, parts: &[&str]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         for part in parts {
             mac.update(&(part.len() as u64).to_le_bytes());
             mac.update(part.as_bytes());

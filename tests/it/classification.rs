@@ -115,7 +115,7 @@ fn fixture_events_produce_exactly_the_expected_rows() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "events=43 inserted=43 duplicates=0 quarantined=0"
+        "events=47 inserted=47 duplicates=0 quarantined=0"
     );
 
     let conn = scratch.read();
@@ -228,4 +228,70 @@ fn rules_file_changes_classification_and_bad_files_are_refused() {
         stderr.contains("broken_rule") && stderr.contains("invalid pattern"),
         "{stderr}"
     );
+}
+
+#[test]
+fn daemon_reloads_rules_on_sighup_and_keeps_them_when_the_file_breaks() {
+    use crate::support::{envelope_line, wait_until, Daemon};
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use std::time::Duration;
+
+    let scratch = Scratch::new();
+    let rules = scratch.dir.path().join("rules.json");
+    let write_rules = |severity: &str| {
+        std::fs::write(
+            &rules,
+            format!(r#"{{"rules": [{{"id": "fn_run_seen", "kind": "violation", "scope": "command", "pattern": "^fn run ", "severity": "{severity}"}}]}}"#),
+        )
+        .unwrap();
+    };
+    write_rules("info");
+    let rules_arg = rules.to_str().unwrap().to_string();
+    let daemon = Daemon::start(&scratch, &["--rules", &rules_arg]);
+    let pid = Pid::from_raw(daemon.child.id() as i32);
+    let spool_line = |n: usize| {
+        let line = envelope_line(&format!("e{n}"), "s", &format!("t{n}"), "a_py_x");
+        let path = scratch.spool().join(format!("ext-{n}.jsonl"));
+        std::fs::write(path, line).unwrap();
+    };
+    let severities = || {
+        let conn = scratch.read();
+        let mut stmt = conn
+            .prepare("SELECT severity FROM violations ORDER BY tool_use_id")
+            .unwrap();
+        stmt.query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+    };
+
+    spool_line(1);
+    wait_until("first violation", Duration::from_secs(30), || {
+        severities().len() == 1
+    });
+
+    write_rules("error");
+    kill(pid, Signal::SIGHUP).unwrap();
+    // The reload happens before the next pass; the line written after the
+    // signal is classified with the new rules.
+    std::thread::sleep(Duration::from_secs(1));
+    spool_line(2);
+    wait_until("second violation", Duration::from_secs(30), || {
+        severities().len() == 2
+    });
+
+    std::fs::write(&rules, "{ not json").unwrap();
+    kill(pid, Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    spool_line(3);
+    wait_until("third violation", Duration::from_secs(30), || {
+        severities().len() == 3
+    });
+    assert_eq!(severities(), ["info", "error", "error"]);
+
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("rules and registry reloaded"), "{stderr}");
+    assert!(stderr.contains("keeping the previous rules"), "{stderr}");
 }
