@@ -50,6 +50,20 @@ pub enum Scope {
     Error,
 }
 
+impl Scope {
+    /// The name used in rules files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Command => "command",
+            Scope::Heredoc => "heredoc",
+            Scope::Code => "code",
+            Scope::Mcp => "mcp",
+            Scope::FilePath => "file_path",
+            Scope::Error => "error",
+        }
+    }
+}
+
 const SCOPES: [Scope; 6] = [
     Scope::Command,
     Scope::Heredoc,
@@ -69,6 +83,20 @@ pub enum Kind {
     Write,
     Violation,
     ErrorClass,
+}
+
+impl Kind {
+    /// The name used in rules files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Call => "call",
+            Kind::Test => "test",
+            Kind::E2e => "e2e",
+            Kind::Write => "write",
+            Kind::Violation => "violation",
+            Kind::ErrorClass => "error_class",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -336,11 +364,12 @@ fn compile_rule(spec: RuleSpec) -> Result<Rule, String> {
     };
     if !allowed.contains(&spec.scope) {
         return Err(format!(
-            "a `{:?}` rule cannot have scope `{:?}`",
-            spec.kind, spec.scope
+            "a `{}` rule cannot have scope `{}`",
+            spec.kind.name(),
+            spec.scope.name()
         ));
     }
-    let need = |what: &str| format!("a `{:?}` rule needs \"{what}\"", spec.kind);
+    let need = |what: &str| format!("a `{}` rule needs \"{what}\"", spec.kind.name());
     let (function_id, class) = match spec.kind {
         Kind::Call | Kind::Test | Kind::Write => {
             if spec.kind == Kind::Call && spec.tool_used.is_none() {
