@@ -58,6 +58,19 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Tail the spool continuously into the database until SIGTERM/SIGINT
     Daemon(DaemonArgs),
+    /// Add `call_monitor hook` to a Claude Code settings file (idempotent,
+    /// keeps a backup and your own hooks)
+    InstallHooks(InstallHooksArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InstallHooksArgs {
+    /// Settings file to change [default: ~/.claude/settings.json]
+    #[arg(long, value_name = "PATH")]
+    pub settings: Option<PathBuf>,
+    /// Print the hooks snippet instead of changing a file
+    #[arg(long)]
+    pub print: bool,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +121,10 @@ pub enum CliError {
     Spool(#[from] crate::spool::SpoolError),
     #[error(transparent)]
     Classification(#[from] crate::ingest::recognise::LoadError),
+    #[error(transparent)]
+    InstallHooks(#[from] crate::install_hooks::InstallError),
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// Entry point of the binary.
@@ -185,6 +202,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             };
             daemon::run(ingestor, config)?;
         }
+        Command::InstallHooks(args) => install_hooks(&args, cli.spool.as_deref())?,
         Command::Init => {
             let db = Database::open(&db_path, Missing::Create)?;
             let m = db.migration();
@@ -205,6 +223,60 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             } else {
                 print!("{}", report.render_text());
             }
+        }
+    }
+    Ok(())
+}
+
+/// The hook command for this binary: its absolute path, and `--spool` when
+/// one was given (else the hook uses its default next to the binary).
+fn hook_command(spool: Option<&std::path::Path>) -> Result<String, CliError> {
+    let exe = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| CliError::Usage(format!("cannot locate this binary: {e}")))?;
+    let mut command = format!("{} hook", exe.display());
+    if let Some(spool) = spool {
+        let spool = std::path::absolute(spool)
+            .map_err(|e| CliError::Usage(format!("cannot resolve {}: {e}", spool.display())))?;
+        command.push_str(&format!(" --spool {}", spool.display()));
+    }
+    if command.contains(['\'', '"']) || exe.to_string_lossy().contains(char::is_whitespace) {
+        return Err(CliError::Usage(
+            "install-hooks needs a binary path without spaces or quotes; use --print and edit the snippet".into(),
+        ));
+    }
+    Ok(command)
+}
+
+fn install_hooks(args: &InstallHooksArgs, spool: Option<&std::path::Path>) -> Result<(), CliError> {
+    let command = hook_command(spool)?;
+    if args.print {
+        let snippet = crate::install_hooks::snippet(&command);
+        println!("{}", serde_json::to_string_pretty(&snippet)?);
+        return Ok(());
+    }
+    let settings = match &args.settings {
+        Some(path) => path.clone(),
+        None => std::env::var_os("HOME")
+            .map(|home| PathBuf::from(home).join(".claude/settings.json"))
+            .ok_or_else(|| CliError::Usage("HOME is not set; pass --settings PATH".into()))?,
+    };
+    match crate::install_hooks::install(&settings, &command)? {
+        crate::install_hooks::Installed::AlreadyPresent => {
+            println!("hooks already installed in {}", settings.display())
+        }
+        crate::install_hooks::Installed::Changed {
+            added,
+            updated,
+            backup,
+        } => {
+            let backup = backup
+                .map(|b| format!("; previous file saved as {}", b.display()))
+                .unwrap_or_default();
+            println!(
+                "hooks installed in {}: {added} added, {updated} updated ({command}){backup}",
+                settings.display()
+            );
         }
     }
     Ok(())

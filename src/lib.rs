@@ -7,6 +7,7 @@
 //!
 //! - [`cli`]: argument parsing, logging set-up and dispatch to commands.
 //! - [`paths`]: where the database and spool live by default.
+//! - [`install_hooks`]: wiring the hook into Claude Code's settings.
 //!
 //! Capture, in the agent's critical path:
 //! - [`hook`]: reduce one Claude Code payload (CONTRACT §3) and spool it.
@@ -39,6 +40,7 @@ pub mod db;
 pub mod envelope;
 pub mod hook;
 pub mod ingest;
+pub mod install_hooks;
 pub mod migrations;
 pub mod paths;
 pub mod quarantine;

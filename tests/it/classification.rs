@@ -12,7 +12,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
-use crate::support::Scratch;
+use crate::support::{succeed, Scratch};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -101,20 +101,15 @@ fn fixture_events_produce_exactly_the_expected_rows() {
     let scratch = Scratch::new();
     let registry = fixture_registry(scratch.dir.path());
     let events = fixture("events.jsonl");
-    let out = scratch
-        .cmd(&["replay"])
-        .arg(&events)
-        .arg("--registry")
-        .arg(&registry)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = succeed(
+        scratch
+            .cmd(&["replay"])
+            .arg(&events)
+            .arg("--registry")
+            .arg(&registry),
     );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        stdout.trim(),
         "events=47 inserted=47 duplicates=0 quarantined=0"
     );
 

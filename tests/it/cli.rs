@@ -196,3 +196,63 @@ fn usage_errors_exit_2() {
     );
     assert_eq!(run(&mut call_monitor()).code, 2);
 }
+
+#[test]
+fn install_hooks_wires_a_working_hook_into_settings_once() {
+    let scratch = crate::support::Scratch::new();
+    let settings = scratch.dir.path().join(".claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(
+        &settings,
+        r#"{"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "notify-send done"}]}]}}"#,
+    )
+    .unwrap();
+    let install = || {
+        crate::support::succeed(
+            call_monitor()
+                .args(["install-hooks", "--settings"])
+                .arg(&settings)
+                .arg("--spool")
+                .arg(scratch.spool()),
+        )
+    };
+    assert!(install().contains("6 added"));
+    assert!(install().contains("already installed"));
+    let backups = std::fs::read_dir(settings.parent().unwrap())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".bak-")
+        })
+        .count();
+    assert_eq!(backups, 1, "one backup, from the one change");
+
+    let parsed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert_eq!(
+        parsed["hooks"]["Stop"][0]["hooks"][0]["command"],
+        "notify-send done"
+    );
+    // The installed command, run the way Claude Code runs it, spools the event.
+    let command = parsed["hooks"]["PostToolUse"][0]["hooks"][0]["command"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut child = Command::new("sh")
+        .args(["-c", &command])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&crate::support::bash_payload("s", "t", "a_py_x"))
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(crate::support::spool_files(&scratch.spool()).len(), 1);
+}

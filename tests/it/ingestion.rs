@@ -270,16 +270,7 @@ fn pre_and_post_pair_across_files_in_any_order() {
     )
     .unwrap();
     for name in ["1.jsonl", "2.jsonl"] {
-        let out = scratch
-            .cmd(&["replay"])
-            .arg(scratch.dir.path().join(name))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::support::succeed(scratch.cmd(&["replay"]).arg(scratch.dir.path().join(name)));
     }
     let conn = scratch.read();
     type CallRow = (String, String, Option<i64>, Option<i64>, Option<String>);
