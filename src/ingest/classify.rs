@@ -319,18 +319,14 @@ const TEST_END: &str = record_end_sql!(
     "?6, ?7, ?8, ?9",
     "passed = excluded.passed, output_snippet = excluded.output_snippet"
 );
-/// e2e rows have no duration column: Pre opens, Post sets `passed`.
-const E2E_START: &str = concat!(
-    "INSERT INTO e2e_runs_fn (session_id, ts, tool_use_id, ordinal, function_id, app_id, check_id)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    on_tool_use!(),
-    "ts = excluded.ts"
-);
-const E2E_END: &str = concat!(
+/// e2e rows have no duration column. Pre binds `passed` NULL and sets the
+/// start time; Post binds the outcome and keeps a start already there.
+const E2E: &str = concat!(
     "INSERT INTO e2e_runs_fn (session_id, ts, tool_use_id, ordinal, function_id, app_id, check_id, passed)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     on_tool_use!(),
-    "passed = excluded.passed"
+    "ts = CASE WHEN excluded.passed IS NULL THEN excluded.ts ELSE e2e_runs_fn.ts END,
+     passed = COALESCE(excluded.passed, e2e_runs_fn.passed)"
 );
 const WRITE: &str = "INSERT INTO code_writes (session_id, function_id, file_path, lines_added, lines_removed, ts, tool_use_id)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
@@ -416,20 +412,7 @@ fn record_start(
             ))?;
         }
     }
-    if !facts.e2e.is_empty() {
-        let mut stmt = tx.prepare_cached(E2E_START)?;
-        for (ordinal, run) in facts.e2e.iter().enumerate() {
-            stmt.execute((
-                session_id,
-                ts,
-                tool_use_id,
-                ordinal as i64,
-                &run.function_id,
-                &run.app_id,
-                &run.check_id,
-            ))?;
-        }
-    }
+    record_e2e(tx, tool_use, ts, None, facts)?;
     record_violations(tx, tool_use, tool_use.ts, facts)
 }
 
@@ -476,21 +459,7 @@ fn record_end(
             ))?;
         }
     }
-    if !facts.e2e.is_empty() {
-        let mut stmt = tx.prepare_cached(E2E_END)?;
-        for (ordinal, run) in facts.e2e.iter().enumerate() {
-            stmt.execute((
-                session_id,
-                ts,
-                tool_use_id,
-                ordinal as i64,
-                &run.function_id,
-                &run.app_id,
-                &run.check_id,
-                success,
-            ))?;
-        }
-    }
+    record_e2e(tx, tool_use, ts, Some(success), facts)?;
     if outcome.success && !facts.writes.is_empty() {
         let mut stmt = tx.prepare_cached(WRITE)?;
         for write in &facts.writes {
@@ -507,6 +476,33 @@ fn record_end(
     }
     // Dated like the calls: at the tool use's start when known.
     record_violations(tx, tool_use, ts, facts)
+}
+
+/// e2e rows: `passed` is `None` for a Pre.
+fn record_e2e(
+    tx: &Transaction<'_>,
+    tool_use: &ToolUse<'_>,
+    ts: &str,
+    passed: Option<i64>,
+    facts: &Facts,
+) -> rusqlite::Result<()> {
+    if facts.e2e.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(E2E)?;
+    for (ordinal, run) in facts.e2e.iter().enumerate() {
+        stmt.execute((
+            tool_use.session_id,
+            ts,
+            tool_use.tool_use_id,
+            ordinal as i64,
+            &run.function_id,
+            &run.app_id,
+            &run.check_id,
+            passed,
+        ))?;
+    }
+    Ok(())
 }
 
 fn record_violations(
