@@ -85,10 +85,6 @@ impl Classifier {
         }
     }
 
-    pub fn recogniser(&self) -> &Recogniser {
-        &self.recogniser
-    }
-
     /// Uses new rules or a new catalog from the next batch on.
     pub fn set_recogniser(&mut self, recogniser: Recogniser) {
         self.recogniser = recogniser;
@@ -147,7 +143,7 @@ impl Classifier {
                 Phase::Pre => record_start(tx, &tool_use, &facts)?,
                 Phase::Post { success } => {
                     let start = key.and_then(|k| starts.remove(&k));
-                    let outcome = self.outcome(env, success, start);
+                    let outcome = self.outcome(env, success, start, &facts);
                     record_end(tx, &tool_use, &outcome, &facts)?
                 }
             }
@@ -161,12 +157,13 @@ impl Classifier {
 
     /// What a Post event says: success, error class, duration (the
     /// payload's, else from the start when its Pre was in the same batch),
-    /// and a redacted error snippet for failed tests.
+    /// and, when it failed a test, a redacted error snippet.
     fn outcome<'e>(
         &self,
         env: &Envelope<'_>,
         success: bool,
         start: Option<&'e str>,
+        facts: &Facts,
     ) -> Outcome<'e> {
         let duration_ms = env
             .int("duration_ms")
@@ -177,7 +174,7 @@ impl Classifier {
             start,
             duration_ms,
             error_class: (!success).then(|| self.recogniser.error_class(env)),
-            snippet: (!success)
+            snippet: (!success && !facts.tests.is_empty())
                 .then(|| env.field("error").map(redact::redact))
                 .flatten(),
         }
@@ -247,6 +244,20 @@ fn upsert_session(
     Ok(())
 }
 
+/// Milliseconds from `b` to `a` (canonical timestamps) in SQL, NULL when
+/// negative (clock skew between hosts is not a duration).
+macro_rules! sql_millis {
+    ($a:expr, $b:expr) => {
+        concat!(
+            "(SELECT CASE WHEN d >= 0 THEN d END FROM (SELECT CAST(round((unixepoch(",
+            $a,
+            ", 'subsec') - unixepoch(",
+            $b,
+            ", 'subsec')) * 1000) AS INTEGER) AS d))"
+        )
+    };
+}
+
 /// The conflict target of rows paired by tool use.
 macro_rules! on_tool_use {
     () => {
@@ -275,9 +286,7 @@ macro_rules! record_start_sql {
             ".",
             $outcome,
             " IS NOT NULL THEN ",
-            "(SELECT CASE WHEN d >= 0 THEN d END FROM (SELECT CAST(round((unixepoch(",
-            $table,
-            ".ts, 'subsec') - unixepoch(excluded.ts, 'subsec')) * 1000) AS INTEGER) AS d))",
+            sql_millis!(concat!($table, ".ts"), "excluded.ts"),
             " END)"
         )
     };
@@ -288,13 +297,20 @@ macro_rules! record_start_sql {
 macro_rules! record_end_sql {
     ($table:literal, $columns:literal, $values:literal, $updates:literal) => {
         concat!(
-            "INSERT INTO ", $table, " (session_id, ts, tool_use_id, ordinal, duration_ms, ", $columns, ")
-             VALUES (?1, ?2, ?3, ?4, ?5, ", $values, ")",
+            "INSERT INTO ",
+            $table,
+            " (session_id, ts, tool_use_id, ordinal, duration_ms, ",
+            $columns,
+            ")
+             VALUES (?1, ?2, ?3, ?4, ?5, ",
+            $values,
+            ")",
             on_tool_use!(),
             $updates,
-            ", duration_ms = COALESCE(excluded.duration_ms, ", $table, ".duration_ms, ",
-            "(SELECT CASE WHEN d >= 0 THEN d END FROM (SELECT CAST(round((unixepoch(excluded.ts, 'subsec') - unixepoch(",
-            $table, ".ts, 'subsec')) * 1000) AS INTEGER) AS d))",
+            ", duration_ms = COALESCE(excluded.duration_ms, ",
+            $table,
+            ".duration_ms, ",
+            sql_millis!("excluded.ts", concat!($table, ".ts")),
             ")"
         )
     };
