@@ -158,12 +158,7 @@ impl Recogniser {
             self.mcp(env, tool, &mut facts);
         } else if WRITE_TOOLS.contains(&tool) {
             if let Some(path) = env.field("file_path") {
-                self.write(path, &mut facts);
-                let count = |name| env.int(name).filter(|n| *n >= 0).unwrap_or(0);
-                for write in &mut facts.writes {
-                    write.lines_added = count("lines_added");
-                    write.lines_removed = count("lines_removed");
-                }
+                self.write(env, path, &mut facts);
             }
         }
         facts
@@ -190,7 +185,7 @@ impl Recogniser {
         }
     }
 
-    /// Applies a matching rule of a command, heredoc or path scope.
+    /// Applies a matching rule of a command or heredoc scope.
     fn apply(&self, rule: &Rule, text: &str, facts: &mut Facts) {
         match rule.kind {
             Kind::Call => {
@@ -226,19 +221,8 @@ impl Recogniser {
                 }
             }
             Kind::Violation => self.violation(rule, text, facts),
-            Kind::Write => {
-                if let Some(hit) = rule.hits(text).first() {
-                    if let Some(function_id) = rule.function_id(hit, None) {
-                        facts.writes.push(WriteFact {
-                            function_id,
-                            file_path: text.to_string(),
-                            lines_added: 0,
-                            lines_removed: 0,
-                        });
-                    }
-                }
-            }
-            Kind::ErrorClass => {}
+            // Scopes of their own, handled by `write` and `error_class`.
+            Kind::Write | Kind::ErrorClass => {}
         }
     }
 
@@ -284,12 +268,16 @@ impl Recogniser {
     }
 
     fn mcp(&self, env: &Envelope<'_>, tool: &str, facts: &mut Facts) {
-        for rule in self.rules.matching(Scope::Mcp, tool) {
+        let rules = self.rules.matching(Scope::Mcp, tool);
+        if rules.is_empty() {
+            return;
+        }
+        let raw = env.raw("tool_input").map_or("", |r| r.get());
+        let input: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(raw).unwrap_or_default();
+        for rule in rules {
             match rule.kind {
                 Kind::Call => {
-                    let raw = env.raw("tool_input").map_or("", |r| r.get());
-                    let input: serde_json::Map<String, serde_json::Value> =
-                        serde_json::from_str(raw).unwrap_or_default();
                     let named = rule
                         .input_fields
                         .iter()
@@ -315,26 +303,31 @@ impl Recogniser {
         }
     }
 
-    fn write(&self, path: &str, facts: &mut Facts) {
-        if let Some(function_id) = self.catalog.function_at(path) {
-            facts.writes.push(WriteFact {
-                function_id: function_id.to_string(),
-                file_path: path.to_string(),
-                lines_added: 0,
-                lines_removed: 0,
+    /// A write of a registry function's file: the registry's own path
+    /// first, else the first `write` rule; plus `file_path` violations.
+    fn write(&self, env: &Envelope<'_>, path: &str, facts: &mut Facts) {
+        let rules = self.rules.matching(Scope::FilePath, path);
+        let function_id = self
+            .catalog
+            .function_at(path)
+            .map(str::to_string)
+            .or_else(|| {
+                rules
+                    .iter()
+                    .filter(|rule| rule.kind == Kind::Write)
+                    .find_map(|rule| rule.function_id(rule.hits(path).first()?, None))
             });
-        } else {
-            for rule in self.rules.matching(Scope::FilePath, path) {
-                if rule.kind == Kind::Write {
-                    self.apply(rule, path, facts);
-                    break;
-                }
-            }
+        if let Some(function_id) = function_id {
+            let count = |name| env.int(name).filter(|n| *n >= 0).unwrap_or(0);
+            facts.writes.push(WriteFact {
+                function_id,
+                file_path: path.to_string(),
+                lines_added: count("lines_added"),
+                lines_removed: count("lines_removed"),
+            });
         }
-        for rule in self.rules.matching(Scope::FilePath, path) {
-            if rule.kind == Kind::Violation {
-                self.violation(rule, path, facts);
-            }
+        for rule in rules.into_iter().filter(|r| r.kind == Kind::Violation) {
+            self.violation(rule, path, facts);
         }
     }
 
