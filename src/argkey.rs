@@ -16,7 +16,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
@@ -144,16 +144,10 @@ impl ArgsKey {
     }
 }
 
-/// Whether a key file exists with safe permissions (used by `status`).
-pub fn key_mode(spool: &Path) -> Option<u32> {
-    std::fs::metadata(spool.join(KEY_FILE))
-        .ok()
-        .map(|m| m.permissions().mode() & 0o777)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn key_is_created_once_private_and_stable() {
@@ -164,7 +158,11 @@ mod tests {
             a.hash(&["fn_run", "x", "--db ops.db"]),
             b.hash(&["fn_run", "x", "--db ops.db"])
         );
-        assert_eq!(key_mode(dir.path()), Some(0o600));
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
         let other = ArgsKey::ephemeral();
         assert_ne!(
             a.hash(&["x"]),

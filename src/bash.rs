@@ -112,7 +112,8 @@ struct Lexer<'s, 'o> {
     words: Vec<String>,
     /// The word being read, if one has started.
     word: Option<Vec<u8>>,
-    /// Whether the current word had quotes (a quoted heredoc delimiter).
+    /// Whether the current word had quotes (`"2">x` redirects stdout to x;
+    /// only a bare `2>` names a descriptor).
     quoted: bool,
     awaiting: Awaiting,
     pending: Vec<Pending>,
@@ -353,12 +354,12 @@ impl Lexer<'_, '_> {
             return;
         };
         let word = String::from_utf8_lossy(&word).into_owned();
-        let quoted = std::mem::take(&mut self.quoted);
+        self.quoted = false;
         match std::mem::replace(&mut self.awaiting, Awaiting::Word) {
             Awaiting::Word => self.words.push(word),
             Awaiting::Target => {}
+            // A quoted delimiter only disables expansion, which we never do.
             Awaiting::Delimiter { strip_tabs } => {
-                let _ = quoted; // Quoting only disables expansion, which we never do.
                 self.pending.push(Pending {
                     delimiter: word,
                     strip_tabs,

@@ -19,13 +19,21 @@ pub const SNIPPET_CHARS: usize = 200;
 
 struct Mask {
     pattern: Regex,
-    replacement: &'static str,
+    replacement: Replacement,
+}
+
+enum Replacement {
+    /// A fixed text (may refer to captures as `$1`).
+    Fixed(&'static str),
+    /// Token-like runs containing a digit: long ones are secrets (hashes,
+    /// keys), short ones numbers.
+    ByLength,
 }
 
 fn mask(pattern: &str, replacement: &'static str) -> Mask {
     Mask {
         pattern: Regex::new(pattern).expect("valid redaction pattern"),
-        replacement,
+        replacement: Replacement::Fixed(replacement),
     }
 }
 
@@ -64,8 +72,12 @@ static MASKS: LazyLock<Vec<Mask>> = LazyLock::new(|| {
             r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
             "<secret>",
         ),
-        // Anything long and token-like that is not a word: hashes, keys.
-        mask(r"[A-Za-z0-9+/_=-]*[0-9][A-Za-z0-9+/_=-]*", "\u{0}"),
+        // Token-like runs with a digit: hashes and keys when long, else numbers.
+        Mask {
+            pattern: Regex::new(r"[A-Za-z0-9+/_=-]*[0-9][A-Za-z0-9+/_=-]*")
+                .expect("valid redaction pattern"),
+            replacement: Replacement::ByLength,
+        },
         mask(r#""(?:[^"\\\n]|\\.)*""#, "<str>"),
         mask(r"'(?:[^'\\\n]|\\.)*'", "<str>"),
         mask(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "<email>"),
@@ -73,29 +85,25 @@ static MASKS: LazyLock<Vec<Mask>> = LazyLock::new(|| {
     ]
 });
 
-/// Matches the runs the `\0` mask above flagged: long ones are secrets,
-/// short ones numbers.
-fn classify_token(token: &str) -> &'static str {
-    if token.len() >= 20 {
-        "<secret>"
-    } else {
-        "<n>"
-    }
-}
+/// Tokens at least this long are masked as secrets, shorter ones as numbers.
+const SECRET_TOKEN_LEN: usize = 20;
 
 /// `text` with secrets and literals masked, at most [`SNIPPET_CHARS`]
 /// characters, on one line.
 pub fn redact(text: &str) -> String {
     let mut out = text.to_string();
     for m in MASKS.iter() {
-        if m.replacement == "\u{0}" {
-            out = m
-                .pattern
-                .replace_all(&out, |c: &regex::Captures<'_>| classify_token(&c[0]))
-                .into_owned();
-        } else {
-            out = m.pattern.replace_all(&out, m.replacement).into_owned();
+        out = match m.replacement {
+            Replacement::Fixed(text) => m.pattern.replace_all(&out, text),
+            Replacement::ByLength => m.pattern.replace_all(&out, |c: &regex::Captures<'_>| {
+                if c[0].len() >= SECRET_TOKEN_LEN {
+                    "<secret>"
+                } else {
+                    "<n>"
+                }
+            }),
         }
+        .into_owned();
     }
     let one_line: String = out.split_whitespace().collect::<Vec<_>>().join(" ");
     match one_line.char_indices().nth(SNIPPET_CHARS) {

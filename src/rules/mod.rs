@@ -217,7 +217,7 @@ struct ScopeRules {
 #[derive(Debug)]
 pub struct Rules {
     scopes: HashMap<Scope, ScopeRules>,
-    /// Where they came from, for logs: "built-in" or the override file.
+    /// Where they came from, for logs: "built-in rules" or the override file.
     pub source: String,
 }
 
@@ -241,16 +241,13 @@ impl Rules {
 
     fn compile(defaults: &str, overrides: Option<(&str, &str)>) -> Result<Self, RulesError> {
         let mut specs = parse_file("built-in rules", defaults)?;
-        let mut source = "built-in".to_string();
         if let Some((path, text)) = overrides {
             merge(&mut specs, parse_file(path, text)?);
-            source = path.to_string();
         }
-        let shown = if overrides.is_some() {
-            source.as_str()
-        } else {
-            "built-in rules"
-        };
+        let source = overrides
+            .map_or("built-in rules", |(path, _)| path)
+            .to_string();
+        let shown = source.as_str();
         let mut compiled: HashMap<Scope, Vec<Rule>> = HashMap::new();
         for (id, spec) in specs {
             let spec = serde_json::from_value::<RuleSpec>(Value::Object(spec)).map_err(|e| {
