@@ -229,21 +229,30 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// The hook command for this binary: its absolute path, and `--spool` when
-/// one was given (else the hook uses its default next to the binary).
+/// one was given (else the hook uses its default next to the binary). The
+/// command is written unquoted, so neither path may hold spaces or quotes.
 fn hook_command(spool: Option<&std::path::Path>) -> Result<String, CliError> {
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| CliError::Usage(format!("cannot locate this binary: {e}")))?;
-    let mut command = format!("{} hook", exe.display());
+    let mut paths = vec![exe];
     if let Some(spool) = spool {
         let spool = std::path::absolute(spool)
             .map_err(|e| CliError::Usage(format!("cannot resolve {}: {e}", spool.display())))?;
-        command.push_str(&format!(" --spool {}", spool.display()));
+        paths.push(spool);
     }
-    if command.contains(['\'', '"']) || exe.to_string_lossy().contains(char::is_whitespace) {
-        return Err(CliError::Usage(
-            "install-hooks needs a binary path without spaces or quotes; use --print and edit the snippet".into(),
-        ));
+    if let Some(awkward) = paths.iter().find(|p| {
+        p.to_string_lossy()
+            .contains(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+    }) {
+        return Err(CliError::Usage(format!(
+            "install-hooks writes paths unquoted and {} holds spaces or quotes; use --print and edit the snippet",
+            awkward.display()
+        )));
+    }
+    let mut command = format!("{} hook", paths[0].display());
+    if let Some(spool) = paths.get(1) {
+        command.push_str(&format!(" --spool {}", spool.display()));
     }
     Ok(command)
 }
