@@ -58,9 +58,106 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Tail the spool continuously into the database until SIGTERM/SIGINT
     Daemon(DaemonArgs),
+    /// Record the registry's function versions (source `index`); idempotent
+    Snapshot,
+    /// Mine repeated call sequences; `--propose` writes `new_pipeline`
+    /// proposals into the registry
+    Sequences(SequencesArgs),
+    /// Cluster recorded heredocs into `patterns` and list the most widespread
+    Patterns(PatternsArgs),
+    /// Write proposals from telemetry (patterns, error-prone, untested and
+    /// unused functions) into the registry
+    Propose(ProposeArgs),
     /// Add `call_monitor hook` to a Claude Code settings file (idempotent,
     /// keeps a backup and your own hooks)
     InstallHooks(InstallHooksArgs),
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct SequenceParamsArgs {
+    /// Least number of sessions a sequence must occur in
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub min_support: u32,
+    /// Longest pause between two calls of one sequence
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DUR")]
+    pub max_gap: Duration,
+}
+
+impl From<SequenceParamsArgs> for crate::sequences::Params {
+    fn from(a: SequenceParamsArgs) -> Self {
+        Self {
+            min_support: a.min_support,
+            max_gap: a.max_gap,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SequencesArgs {
+    /// Mine the sequences (always done; accepted for the contract's spelling)
+    #[arg(long)]
+    pub detect: bool,
+    /// Write `new_pipeline` proposals into the registry (needs --registry)
+    #[arg(long)]
+    pub propose: bool,
+    /// Print the sequences as a table (the default without --propose)
+    #[arg(long)]
+    pub report: bool,
+    /// Print the sequences as JSON (CONTRACT §6)
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub params: SequenceParamsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PatternsArgs {
+    /// How many patterns to list
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ThresholdArgs {
+    /// `new_function`: a heredoc pattern seen in at least N sessions
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub pattern_sessions: u32,
+    /// `error_prone`: an error rate of at least this (0-1)
+    #[arg(long, default_value_t = 0.25, value_name = "RATE")]
+    pub error_rate: f64,
+    /// `error_prone`: only functions with at least N calls
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub error_min_calls: u32,
+    /// `untested`: functions called at least N times and never tested
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub untested_min_calls: u32,
+    /// `unused`: functions used before but not for this long
+    #[arg(long, default_value = "90d", value_parser = parse_duration, value_name = "DUR")]
+    pub unused_after: Duration,
+}
+
+impl From<ThresholdArgs> for crate::insight::Thresholds {
+    fn from(a: ThresholdArgs) -> Self {
+        Self {
+            pattern_sessions: a.pattern_sessions,
+            error_rate: a.error_rate,
+            error_min_calls: a.error_min_calls,
+            untested_min_calls: a.untested_min_calls,
+            unused_after: a.unused_after,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ProposeArgs {
+    /// Print the proposals instead of writing them
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +185,14 @@ pub struct DaemonArgs {
     /// How long a consumed spool file must be unmodified before deletion
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DUR")]
     pub quiet_period: Duration,
+    /// How often to run snapshot, sequences --detect --propose and the
+    /// telemetry proposals
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DUR")]
+    pub interval: Duration,
+    #[command(flatten)]
+    pub sequences: SequenceParamsArgs,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -123,8 +228,17 @@ pub enum CliError {
     Classification(#[from] crate::ingest::recognise::LoadError),
     #[error(transparent)]
     InstallHooks(#[from] crate::install_hooks::InstallError),
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error("cannot read operations.db: {0}")]
+    Query(#[from] rusqlite::Error),
     #[error("{0}")]
     Usage(String),
+    /// A command run without an option it needs: a usage error (exit 2).
+    #[error("{0}")]
+    MissingOption(String),
 }
 
 /// Entry point of the binary.
@@ -145,7 +259,8 @@ pub fn main() -> ExitCode {
             // One line, always: messages may embed paths or SQLite text.
             let line = err.to_string().replace(['\n', '\r'], " ");
             eprintln!("call_monitor: error: {line}");
-            ExitCode::from(1)
+            let usage = matches!(err, CliError::MissingOption(_));
+            ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }
@@ -199,10 +314,88 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 rescan: args.rescan,
                 quiet: args.quiet_period,
                 sources: sources.clone(),
+                db: db_path.clone(),
+                interval: args.interval,
+                insight: crate::insight::Pass {
+                    registry: cli.registry.clone(),
+                    sequences: args.sequences.into(),
+                    thresholds: args.thresholds.into(),
+                    clustering: crate::patterns::Clustering::default(),
+                },
             };
             daemon::run(ingestor, config)?;
         }
         Command::InstallHooks(args) => install_hooks(&args, cli.spool.as_deref())?,
+        Command::Snapshot => {
+            let registry = required_registry(cli.registry.as_deref(), "snapshot")?;
+            let mut db = Database::open(&db_path, Missing::Create)?;
+            println!("{}", crate::snapshot::run(registry, db.conn_mut())?);
+        }
+        Command::Sequences(args) => {
+            let registry = if args.propose {
+                Some(required_registry(
+                    cli.registry.as_deref(),
+                    "sequences --propose",
+                )?)
+            } else {
+                None
+            };
+            let db = Database::open(&db_path, Missing::Refuse)?;
+            let detection = crate::sequences::detect(db.conn(), args.params.into())?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&detection)?);
+            } else if args.report || !args.propose {
+                print!("{}", crate::sequences::render_text(&detection));
+            }
+            if let Some(registry) = registry {
+                let proposals = crate::insight::pipeline_proposals(&detection);
+                let submitted = crate::proposals::Outbox::open(registry)?.submit(&proposals)?;
+                // stdout stays pure JSON with --json.
+                if args.json {
+                    eprintln!("new_pipeline {submitted}");
+                } else {
+                    println!("new_pipeline {submitted}");
+                }
+            }
+        }
+        Command::Patterns(args) => {
+            let mut db = Database::open(&db_path, Missing::Refuse)?;
+            let refreshed =
+                crate::patterns::refresh(db.conn_mut(), crate::patterns::Clustering::default())?;
+            let top = crate::patterns::top(db.conn(), args.top)?;
+            if args.json {
+                let report = serde_json::json!({
+                    "heredocs": refreshed.heredocs, "skeletons": refreshed.skeletons,
+                    "patterns": refreshed.patterns, "top": top,
+                });
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", crate::patterns::render_text(&refreshed, &top));
+            }
+        }
+        Command::Propose(args) => {
+            let registry = if args.dry_run {
+                None
+            } else {
+                Some(required_registry(cli.registry.as_deref(), "propose")?)
+            };
+            let mut db = Database::open(&db_path, Missing::Refuse)?;
+            crate::patterns::refresh(db.conn_mut(), crate::patterns::Clustering::default())?;
+            let proposals =
+                crate::insight::telemetry_proposals(db.conn(), &args.thresholds.into())?;
+            match registry {
+                None => {
+                    for p in &proposals {
+                        println!("{}\t{}\t{}", p.kind, p.dedupe_key, p.title);
+                    }
+                    println!("{} proposal(s) (dry run: nothing written)", proposals.len());
+                }
+                Some(registry) => {
+                    let submitted = crate::proposals::Outbox::open(registry)?.submit(&proposals)?;
+                    println!("{submitted}");
+                }
+            }
+        }
         Command::Init => {
             let db = Database::open(&db_path, Missing::Create)?;
             let m = db.migration();
@@ -226,6 +419,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The `--registry` a command cannot do without.
+fn required_registry<'a>(
+    registry: Option<&'a std::path::Path>,
+    command: &str,
+) -> Result<&'a std::path::Path, CliError> {
+    registry.ok_or_else(|| {
+        CliError::MissingOption(format!(
+            "`{command}` needs the registry: pass --registry PATH or set CALL_MONITOR_REGISTRY"
+        ))
+    })
 }
 
 /// The hook command for this binary: its absolute path, and `--spool` when

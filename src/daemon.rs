@@ -13,15 +13,21 @@
 //! 4. SIGHUP: rules (`--rules`) and the registry catalog are loaded again
 //!    before the next pass; if they do not load, the daemon says why and
 //!    keeps classifying with the previous ones.
-//! 5. SIGTERM or SIGINT: the flag is raised, the ingester finishes the
-//!    batch in hand (committed with its offset), stops reading, and the
-//!    process exits 0.
+//! 5. Every `interval`, the insight thread runs an [`insight::Pass`]
+//!    (snapshot, sequences and their proposals, patterns, telemetry
+//!    proposals) on its own connection.
+//! 6. SIGTERM or SIGINT: the flag is raised, the ingester finishes the
+//!    batch in hand (committed with its offset), stops reading, a running
+//!    insight pass is interrupted (it is idempotent: the next start redoes
+//!    it), and the process exits 0.
 //!
 //! # Concurrency
-//! Two threads: the main one runs a current-thread tokio runtime that only
-//! waits for signals; the ingestion thread owns the database connection. They
-//! share a [`Shutdown`] flag, a reload flag and a wake-up channel, nothing
-//! else.
+//! Three threads: the main one runs a current-thread tokio runtime that only
+//! waits for signals; the ingestion thread owns the ingest connection; the
+//! insight thread owns a second connection (WAL lets it read while ingestion
+//! writes; its own writes are short). The ingester shares with the main
+//! thread a [`Shutdown`] flag, a reload flag and a wake-up channel; the
+//! insight thread a stop channel and its connection's interrupt handle.
 //!
 //! # Latency
 //! A wake-up is followed by a short settle delay (so a burst of hooks lands
@@ -32,14 +38,18 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tracing::{debug, info, warn};
 
+use rusqlite::InterruptHandle;
+
+use crate::db::{Database, Missing};
 use crate::ingest::recognise::{Recogniser, Sources};
 use crate::ingest::Ingestor;
+use crate::insight;
 use crate::shutdown::Shutdown;
 use crate::spool::{self, Retired, SpoolError};
 
@@ -53,6 +63,12 @@ pub struct DaemonConfig {
     pub quiet: Duration,
     /// Rules and registry, reloaded on SIGHUP.
     pub sources: Sources,
+    /// operations.db, opened again by the insight thread.
+    pub db: PathBuf,
+    /// Time between insight passes.
+    pub interval: Duration,
+    /// What an insight pass does.
+    pub insight: insight::Pass,
 }
 
 /// Wait after a wake-up so that a burst is ingested in one transaction.
@@ -66,6 +82,8 @@ pub enum DaemonError {
     Runtime(std::io::Error),
     #[error("the ingestion thread panicked")]
     IngestPanicked,
+    #[error("the insight thread panicked")]
+    InsightPanicked,
 }
 
 /// Runs until SIGTERM/SIGINT.
@@ -87,6 +105,18 @@ pub fn run(ingestor: Ingestor, config: DaemonConfig) -> Result<(), DaemonError> 
             .map_err(DaemonError::Runtime)?
     };
 
+    // Dropping `stop_insight` wakes the insight thread for good.
+    let (stop_insight, insight_stopped) = mpsc::channel::<()>();
+    let interrupt: Arc<Mutex<Option<InterruptHandle>>> = Arc::default();
+    let insight_thread = {
+        let config = config.clone();
+        let interrupt = interrupt.clone();
+        std::thread::Builder::new()
+            .name("insight".into())
+            .spawn(move || insight_loop(&config, &insight_stopped, &interrupt))
+            .map_err(DaemonError::Runtime)?
+    };
+
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -101,9 +131,16 @@ pub fn run(ingestor: Ingestor, config: DaemonConfig) -> Result<(), DaemonError> 
     info!(signal, "shutting down: finishing the batch in hand");
     shutdown.trigger();
     let _ = wake.send(());
+    drop(stop_insight);
+    if let Some(handle) = interrupt.lock().expect("not poisoned").as_ref() {
+        handle.interrupt();
+    }
     let totals = ingest_thread
         .join()
         .map_err(|_| DaemonError::IngestPanicked)?;
+    insight_thread
+        .join()
+        .map_err(|_| DaemonError::InsightPanicked)?;
     info!(%totals, "daemon stopped");
     Ok(())
 }
@@ -166,6 +203,33 @@ fn ingest_loop(
         }
     }
     ingestor.totals()
+}
+
+/// Runs an insight pass every `interval` on its own connection until
+/// `stopped` disconnects.
+fn insight_loop(
+    config: &DaemonConfig,
+    stopped: &Receiver<()>,
+    interrupt: &Mutex<Option<InterruptHandle>>,
+) {
+    let mut db = match Database::open(&config.db, Missing::Refuse) {
+        Ok(db) => db,
+        Err(e) => {
+            warn!(error = %e, "insight passes disabled: cannot open the database");
+            return;
+        }
+    };
+    *interrupt.lock().expect("not poisoned") = Some(db.conn().get_interrupt_handle());
+    info!(interval = ?config.interval, registry = ?config.insight.registry, "insight passes scheduled");
+    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(config.interval) {
+        let started = std::time::Instant::now();
+        let span = tracing::info_span!("insight_pass");
+        let _entered = span.enter();
+        match config.insight.run(db.conn_mut()) {
+            Ok(report) => info!(%report, elapsed = ?started.elapsed(), "insight pass done"),
+            Err(e) => warn!(error = %e, "insight pass failed; the next interval tries again"),
+        }
+    }
 }
 
 fn reload_classification(ingestor: &mut Ingestor, sources: &Sources) {

@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "classification",
         sql: include_str!("../migrations/003_classification.sql"),
     },
+    Migration {
+        version: 4,
+        name: "insight",
+        sql: include_str!("../migrations/004_insight.sql"),
+    },
 ];
 
 /// What [`apply`] did.

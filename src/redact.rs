@@ -91,6 +91,17 @@ const SECRET_TOKEN_LEN: usize = 20;
 /// `text` with secrets and literals masked, at most [`SNIPPET_CHARS`]
 /// characters, on one line.
 pub fn redact(text: &str) -> String {
+    let out = mask_all(text);
+    let one_line: String = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(SNIPPET_CHARS) {
+        Some((at, _)) => format!("{}…", &one_line[..at]),
+        None => one_line,
+    }
+}
+
+/// `text` with secrets and literals masked, its length and lines otherwise
+/// kept (for skeletons, which are already normalised code).
+pub fn mask_all(text: &str) -> String {
     let mut out = text.to_string();
     for m in MASKS.iter() {
         out = match m.replacement {
@@ -105,11 +116,7 @@ pub fn redact(text: &str) -> String {
         }
         .into_owned();
     }
-    let one_line: String = out.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(SNIPPET_CHARS) {
-        Some((at, _)) => format!("{}…", &one_line[..at]),
-        None => one_line,
-    }
+    out
 }
 
 #[cfg(test)]

@@ -41,8 +41,67 @@ pub enum RegistryError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("registry {0} is locked by another process (waited 5 s); try again later")]
+    Locked(PathBuf),
     #[error("{0} is not a fn_registry database (no `functions` table with id, name, lang, domain, file_path)")]
     Foreign(PathBuf),
+}
+
+impl RegistryError {
+    /// Classifies a SQLite failure on `path`: a lock held too long gets its
+    /// own message, the rest keep SQLite's.
+    pub fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
+        match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                RegistryError::Locked(path.to_path_buf())
+            }
+            Some(rusqlite::ErrorCode::NotADatabase) => RegistryError::Foreign(path.to_path_buf()),
+            _ => RegistryError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
+}
+
+/// How [`open`] opens registry.db.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Classification and `snapshot`.
+    ReadOnly,
+    /// Writing proposals, the one table call_monitor writes there.
+    ReadWrite,
+}
+
+/// How long registry access waits for `fn index` or another writer.
+pub const REGISTRY_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens registry.db after checking it exists and is a fn_registry database
+/// (a `functions` table with id, name, lang, domain, file_path). Never
+/// creates the file.
+pub fn open(path: &Path, access: Access) -> Result<Connection, RegistryError> {
+    if !path.exists() {
+        return Err(RegistryError::Missing(path.to_path_buf()));
+    }
+    let sqlite = |source| RegistryError::sqlite(path, source);
+    let flags = match access {
+        Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
+    conn.busy_timeout(REGISTRY_BUSY_TIMEOUT).map_err(sqlite)?;
+    let is_registry: bool = conn
+        .query_row(
+            "SELECT COUNT(*) = 5 FROM pragma_table_info('functions')
+             WHERE name = 'id' OR name = 'name' OR name = 'lang' OR name = 'domain' OR name = 'file_path'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sqlite)?;
+    if !is_registry {
+        return Err(RegistryError::Foreign(path.to_path_buf()));
+    }
+    Ok(conn)
 }
 
 /// A function id split into its CONTRACT §5 parts: `<name>_<lang>_<domain>`.
@@ -64,36 +123,8 @@ pub fn split_function_id(id: &str) -> Option<(&str, &str, &str)> {
 impl Catalog {
     /// Reads functions, apps and their links from registry.db.
     pub fn load_registry(path: &Path) -> Result<Catalog, RegistryError> {
-        if !path.exists() {
-            return Err(RegistryError::Missing(path.to_path_buf()));
-        }
-        let sqlite = |source| RegistryError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sqlite)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sqlite)?;
-        let is_registry: bool = conn
-            .query_row(
-                "SELECT COUNT(*) = 5 FROM pragma_table_info('functions')
-                 WHERE name = 'id' OR name = 'name' OR name = 'lang' OR name = 'domain' OR name = 'file_path'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
-                    RegistryError::Foreign(path.to_path_buf())
-                }
-                e => sqlite(e),
-            })?;
-        if !is_registry {
-            return Err(RegistryError::Foreign(path.to_path_buf()));
-        }
+        let conn = open(path, Access::ReadOnly)?;
+        let sqlite = |source| RegistryError::sqlite(path, source);
         let mut catalog = Catalog {
             source: path.display().to_string(),
             ..Catalog::default()

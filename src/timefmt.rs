@@ -30,6 +30,35 @@ pub fn parse(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// Milliseconds since the Unix epoch of a stored timestamp. The canonical
+/// format is read by position (sequence mining reads millions of them);
+/// anything else goes through [`parse`].
+pub fn epoch_millis(s: &str) -> Option<i64> {
+    canonical_millis(s.as_bytes()).or_else(|| parse(s).map(|t| t.timestamp_millis()))
+}
+
+fn canonical_millis(b: &[u8]) -> Option<i64> {
+    if b.len() != 24
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[23] != b'Z'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
+    let time = date.and_hms_milli_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 23)?)?;
+    Some(time.and_utc().timestamp_millis())
+}
+
 /// Parses a duration written `500ms`, `30s`, `10m`, `6h` (CONTRACT §1).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s)
@@ -49,6 +78,19 @@ mod tests {
             "2026-11-24T13:53:42.000Z"
         );
         assert!(parse("yesterday").is_none());
+    }
+
+    #[test]
+    fn epoch_millis_reads_canonical_and_other_forms() {
+        let canonical = "2026-11-24T13:53:42.123Z";
+        let expected = parse(canonical).unwrap().timestamp_millis();
+        assert_eq!(epoch_millis(canonical), Some(expected));
+        assert_eq!(
+            epoch_millis("2026-11-24T15:53:42.123+02:00"),
+            Some(expected)
+        );
+        assert_eq!(epoch_millis("2026-13-24T13:53:42.123Z"), None);
+        assert_eq!(epoch_millis("later"), None);
     }
 
     #[test]

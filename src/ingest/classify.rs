@@ -23,8 +23,9 @@
 //! puts the start time in `ts`.
 //!
 //! Writes are recorded on a successful Post only (a failed Edit changed
-//! nothing); violations on whichever event comes first, once per tool use
-//! and rule (a unique index).
+//! nothing), each with an `edit_hook` row in `function_versions`;
+//! violations and heredoc occurrences on whichever event comes first, once
+//! per tool use (unique indexes).
 //!
 //! # Session health
 //! After each batch, `mcp_ratio` and `health_score` of the sessions whose
@@ -346,6 +347,13 @@ const E2E: &str = concat!(
 );
 const WRITE: &str = "INSERT INTO code_writes (session_id, function_id, file_path, lines_added, lines_removed, ts, tool_use_id)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
+const EDIT_VERSION: &str =
+    "INSERT INTO function_versions (function_id, version, content_hash, source, seen_at, session_id, tool_use_id)
+     VALUES (?1, NULL, ?2, 'edit_hook', ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+const HEREDOC_SKELETON: &str = "INSERT INTO heredoc_skeletons (skeleton_hash, skeleton, tokens)
+     VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+const HEREDOC: &str = "INSERT INTO heredocs (session_id, tool_use_id, ordinal, skeleton_hash, ts)
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
 const VIOLATION: &str =
     "INSERT INTO violations (session_id, rule_id, function_id, severity, ts, tool_use_id)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
@@ -429,7 +437,8 @@ fn record_start(
         }
     }
     record_e2e(tx, tool_use, ts, None, facts)?;
-    record_violations(tx, tool_use, tool_use.ts, facts)
+    record_violations(tx, tool_use, tool_use.ts, facts)?;
+    record_heredocs(tx, tool_use, tool_use.ts, facts)
 }
 
 fn record_end(
@@ -489,9 +498,21 @@ fn record_end(
                 tool_use_id,
             ))?;
         }
+        // A registry file written is a new version of its function.
+        let mut stmt = tx.prepare_cached(EDIT_VERSION)?;
+        for write in &facts.writes {
+            stmt.execute((
+                &write.function_id,
+                &write.content_sha256,
+                tool_use.ts,
+                session_id,
+                tool_use_id,
+            ))?;
+        }
     }
     // Dated like the calls: at the tool use's start when known.
-    record_violations(tx, tool_use, ts, facts)
+    record_violations(tx, tool_use, ts, facts)?;
+    record_heredocs(tx, tool_use, ts, facts)
 }
 
 /// e2e rows: `passed` is `None` for a Pre.
@@ -516,6 +537,32 @@ fn record_e2e(
             &run.app_id,
             &run.check_id,
             passed,
+        ))?;
+    }
+    Ok(())
+}
+
+/// Heredoc occurrences (pattern candidates): the skeleton once, the
+/// occurrence once per tool use and position.
+fn record_heredocs(
+    tx: &Transaction<'_>,
+    tool_use: &ToolUse<'_>,
+    ts: &str,
+    facts: &Facts,
+) -> rusqlite::Result<()> {
+    if facts.heredocs.is_empty() {
+        return Ok(());
+    }
+    let mut skeleton = tx.prepare_cached(HEREDOC_SKELETON)?;
+    let mut occurrence = tx.prepare_cached(HEREDOC)?;
+    for (ordinal, h) in facts.heredocs.iter().enumerate() {
+        skeleton.execute((&h.skeleton_hash, &h.skeleton, h.tokens as i64))?;
+        occurrence.execute((
+            tool_use.session_id,
+            tool_use.tool_use_id,
+            ordinal as i64,
+            &h.skeleton_hash,
+            ts,
         ))?;
     }
     Ok(())

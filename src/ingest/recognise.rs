@@ -18,6 +18,7 @@ use rusqlite::Connection;
 use crate::argkey::{ArgsKey, ArgsKeyError};
 use crate::bash;
 use crate::envelope::Envelope;
+use crate::patterns::{self, HeredocFact};
 use crate::registry::{Catalog, RegistryError};
 use crate::rules::{self, Kind, Rule, Rules, RulesError, Scope, Severity, ToolUsed};
 use crate::spool::{self, SpoolError};
@@ -82,6 +83,8 @@ pub struct WriteFact {
     pub file_path: String,
     pub lines_added: i64,
     pub lines_removed: i64,
+    /// The hook's digest of the written text, when it sent one.
+    pub content_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +102,8 @@ pub struct Facts {
     pub e2e: Vec<E2eFact>,
     pub writes: Vec<WriteFact>,
     pub violations: Vec<ViolationFact>,
+    /// Heredocs long enough to be pattern candidates, in command order.
+    pub heredocs: Vec<HeredocFact>,
 }
 
 impl Facts {
@@ -108,6 +113,7 @@ impl Facts {
             && self.e2e.is_empty()
             && self.writes.is_empty()
             && self.violations.is_empty()
+            && self.heredocs.is_empty()
     }
 
     fn violation(&mut self, rule: &Rule, function_id: Option<String>) {
@@ -170,6 +176,12 @@ impl Recogniser {
         let mut texts: Vec<(String, &'static [Scope])> = commands
             .map(|text| (text, &[Scope::Command, Scope::Code][..]))
             .collect();
+        facts.heredocs.extend(
+            script
+                .heredocs
+                .iter()
+                .filter_map(|h| patterns::heredoc_fact(&h.body, h.command.as_deref())),
+        );
         texts.extend(
             script
                 .heredocs
@@ -324,6 +336,10 @@ impl Recogniser {
                 file_path: path.to_string(),
                 lines_added: count("lines_added"),
                 lines_removed: count("lines_removed"),
+                content_sha256: env
+                    .field("content_sha256")
+                    .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .map(str::to_string),
             });
         }
         for rule in rules.into_iter().filter(|r| r.kind == Kind::Violation) {

@@ -59,7 +59,12 @@ const TABLES: &[(&str, &str)] = &[
         "session_id, rule_id, function_id, severity, ts",
     ),
     ("patterns", "pattern_hash, occurrences, session_ids"),
-    ("function_versions", "function_id, version, source"),
+    (
+        "function_versions",
+        "function_id, version, content_hash, source, session_id",
+    ),
+    ("heredoc_skeletons", "skeleton_hash, skeleton, tokens"),
+    ("heredocs", "session_id, ordinal, skeleton_hash, ts"),
     ("quarantine", "file, reason"),
 ];
 
