@@ -7,4 +7,5 @@ mod function_stats;
 mod ingestion;
 mod migrations_upgrade;
 mod privacy;
+mod sequences;
 mod support;
