@@ -108,7 +108,7 @@ impl Miner {
         if self.session.as_deref() != Some(session) {
             self.session = Some(session.to_string());
             self.sessions += 1;
-            self.tail = [NONE; 2];
+            // No previous time: the next call starts a new segment.
             self.last_ts = None;
         }
         let split = match (self.last_ts, ts_ms) {
