@@ -73,6 +73,7 @@ static MASKS: LazyLock<Vec<Mask>> = LazyLock::new(|| {
             "<secret>",
         ),
         // Token-like runs with a digit: hashes and keys when long, else numbers.
+        // (Stays the last secret mask: `mask_secrets` stops after it.)
         Mask {
             pattern: Regex::new(r"[A-Za-z0-9+/_=-]*[0-9][A-Za-z0-9+/_=-]*")
                 .expect("valid redaction pattern"),
@@ -100,17 +101,36 @@ pub fn redact(text: &str) -> String {
 }
 
 /// `text` with secrets and literals masked, its length and lines otherwise
-/// kept (for skeletons, which are already normalised code).
+/// kept.
 pub fn mask_all(text: &str) -> String {
+    apply(text, &MASKS, true)
+}
+
+/// `text` with only secret shapes masked (short digit-bearing words such as
+/// `sqlite3` kept): for skeletons, whose literals normalisation already
+/// replaced.
+pub fn mask_secrets(text: &str) -> String {
+    let secrets = MASKS
+        .iter()
+        .position(|m| matches!(m.replacement, Replacement::ByLength))
+        .map_or(MASKS.len(), |at| at + 1);
+    apply(text, &MASKS[..secrets], false)
+}
+
+/// Applies `masks` in order; short digit-bearing tokens become `<n>` when
+/// `mask_numbers`, else stay.
+fn apply(text: &str, masks: &[Mask], mask_numbers: bool) -> String {
     let mut out = text.to_string();
-    for m in MASKS.iter() {
+    for m in masks {
         out = match m.replacement {
             Replacement::Fixed(text) => m.pattern.replace_all(&out, text),
             Replacement::ByLength => m.pattern.replace_all(&out, |c: &regex::Captures<'_>| {
                 if c[0].len() >= SECRET_TOKEN_LEN {
-                    "<secret>"
+                    "<secret>".to_string()
+                } else if mask_numbers {
+                    "<n>".to_string()
                 } else {
-                    "<n>"
+                    c[0].to_string()
                 }
             }),
         }
@@ -157,6 +177,15 @@ mod tests {
             redact("AssertionError: expected 42 got \"alice\" in /home/u/app/x.py line 7"),
             "AssertionError: expected <n> got <str> in <path> line <n>"
         );
+    }
+
+    #[test]
+    fn secrets_only_keeps_short_words_with_digits() {
+        assert_eq!(
+            mask_secrets("import sqlite3\nkey = AKIAIOSFODNN7EXAMPLE . x"),
+            "import sqlite3\nkey = <secret> . x"
+        );
+        assert_eq!(mask_all("import sqlite3"), "import <n>");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod cli;
 mod function_stats;
 mod ingestion;
 mod migrations_upgrade;
+mod patterns;
 mod privacy;
 mod sequences;
 mod support;
