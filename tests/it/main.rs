@@ -10,3 +10,4 @@ mod patterns;
 mod privacy;
 mod sequences;
 mod support;
+mod systemd;
