@@ -330,7 +330,11 @@ fn split_import_list(statement: Vec<Token>) -> Vec<Vec<Token>> {
     statement[1..]
         .split(|t| *t == Token::Punct(','))
         .filter(|names| !names.is_empty())
-        .map(|names| std::iter::once(import.clone()).chain(names.iter().cloned()).collect())
+        .map(|names| {
+            std::iter::once(import.clone())
+                .chain(names.iter().cloned())
+                .collect()
+        })
         .collect()
 }
 

@@ -5,6 +5,7 @@ mod classification;
 mod cli;
 mod function_stats;
 mod ingestion;
+mod insight;
 mod migrations_upgrade;
 mod patterns;
 mod privacy;

@@ -17,11 +17,21 @@ fn spool_fixture(scratch: &Scratch) -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/patterns");
     let mut labelled = Vec::new();
     let mut lines = String::new();
-    let mut families: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut families: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     families.sort();
     for family_dir in families {
-        let family = family_dir.file_name().unwrap().to_string_lossy().into_owned();
-        let mut files: Vec<_> = std::fs::read_dir(&family_dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let family = family_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let mut files: Vec<_> = std::fs::read_dir(&family_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         for file in files {
             let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
@@ -32,7 +42,11 @@ fn spool_fixture(scratch: &Scratch) -> Vec<(String, String)> {
                 "js" => "node",
                 other => panic!("no interpreter for .{other}"),
             };
-            let label = if family == "singletons" { format!("single-{stem}") } else { family.clone() };
+            let label = if family == "singletons" {
+                format!("single-{stem}")
+            } else {
+                family.clone()
+            };
             let session = format!("pat-{family}-{stem}");
             let n = labelled.len();
             let event = serde_json::json!({
@@ -55,7 +69,9 @@ fn spool_fixture(scratch: &Scratch) -> Vec<(String, String)> {
 /// Session → cluster, from the `patterns` table (a heredoc in no pattern is
 /// a cluster of its own).
 fn clusters(conn: &Connection) -> BTreeMap<String, String> {
-    let mut stmt = conn.prepare("SELECT pattern_hash, session_ids FROM patterns").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT pattern_hash, session_ids FROM patterns")
+        .unwrap();
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
         .unwrap();
@@ -63,7 +79,10 @@ fn clusters(conn: &Connection) -> BTreeMap<String, String> {
     for row in rows {
         let (hash, sessions) = row.unwrap();
         for s in serde_json::from_str::<Vec<String>>(&sessions).unwrap() {
-            assert!(of.insert(s, hash.clone()).is_none(), "a heredoc in two patterns");
+            assert!(
+                of.insert(s, hash.clone()).is_none(),
+                "a heredoc in two patterns"
+            );
         }
     }
     of
@@ -94,7 +113,10 @@ fn clustering_reaches_090_pairwise_precision_and_recall() {
     let precision = f64::from(tp) / f64::from(tp + fp);
     let recall = f64::from(tp) / f64::from(tp + fn_);
     eprintln!("pairwise precision {precision:.3} recall {recall:.3} (tp {tp} fp {fp} fn {fn_})");
-    assert!(precision >= 0.9, "precision {precision:.3} (tp {tp} fp {fp})");
+    assert!(
+        precision >= 0.9,
+        "precision {precision:.3} (tp {tp} fp {fp})"
+    );
     assert!(recall >= 0.9, "recall {recall:.3} (tp {tp} fn {fn_})");
 
     // Stable: a second pass rewrites the same patterns.
@@ -117,7 +139,15 @@ fn skeletons_hold_no_literal_and_propose_adds_each_pattern_once() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    for literal in ["orders.csv", "localhost", "country", "/home/dev", "@babel", "5432", "failed"] {
+    for literal in [
+        "orders.csv",
+        "localhost",
+        "country",
+        "/home/dev",
+        "@babel",
+        "5432",
+        "failed",
+    ] {
         assert!(
             skeletons.iter().all(|s| !s.contains(literal)),
             "{literal} survived in a skeleton"
@@ -138,13 +168,21 @@ fn skeletons_hold_no_literal_and_propose_adds_each_pattern_once() {
     let again = propose();
     let reg = Connection::open(&registry).unwrap();
     let new_functions: i64 = reg
-        .query_row("SELECT COUNT(*) FROM proposals WHERE kind = 'new_function'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM proposals WHERE kind = 'new_function'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     // Eight families of 4-5 sessions each: one proposal per family.
     assert_eq!(new_functions, 8, "{first}");
     assert!(again.contains("added=0"), "{again}");
     let evidence: String = reg
-        .query_row("SELECT evidence FROM proposals WHERE kind = 'new_function' LIMIT 1", [], |r| r.get(0))
+        .query_row(
+            "SELECT evidence FROM proposals WHERE kind = 'new_function' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let evidence: serde_json::Value = serde_json::from_str(&evidence).unwrap();
     assert!(evidence["sessions"].as_i64().unwrap() >= 3);

@@ -1,0 +1,161 @@
+//! `snapshot` against real registries (changed, missing, foreign, locked)
+//! and the daemon's scheduled insight pass.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::support::{bash_payload, succeed, wait_until, Daemon, Scratch};
+
+fn registry(scratch: &Scratch) -> PathBuf {
+    let path = scratch.dir.path().join("registry.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(include_str!("../../fixtures/classification/registry.sql"))
+        .unwrap();
+    path
+}
+
+fn snapshot(scratch: &Scratch, registry: &std::path::Path) -> std::process::Output {
+    let mut cmd = scratch.cmd(&["snapshot"]);
+    cmd.arg("--registry").arg(registry);
+    cmd.output().unwrap()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn snapshot_records_each_change_once() {
+    let scratch = Scratch::new();
+    let registry = registry(&scratch);
+    assert_eq!(
+        stdout(&snapshot(&scratch, &registry)).trim(),
+        "functions=5 recorded=5 unchanged=0"
+    );
+    assert_eq!(
+        stdout(&snapshot(&scratch, &registry)).trim(),
+        "functions=5 recorded=0 unchanged=5"
+    );
+    Connection::open(&registry)
+        .unwrap()
+        .execute_batch(
+            "UPDATE functions SET version = '1.3.0' WHERE id = 'sqlite_open_go_infra';
+             UPDATE functions SET content_hash = 'abc' WHERE id = 'csv_load_py_data';",
+        )
+        .unwrap();
+    assert_eq!(
+        stdout(&snapshot(&scratch, &registry)).trim(),
+        "functions=5 recorded=2 unchanged=3"
+    );
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM function_versions WHERE source = 'index'"),
+        7
+    );
+    assert_eq!(
+        scratch.count(
+            "SELECT COUNT(*) FROM function_versions WHERE function_id = 'sqlite_open_go_infra' AND version = '1.3.0'"
+        ),
+        1
+    );
+}
+
+#[test]
+fn snapshot_refuses_missing_foreign_and_locked_registries() {
+    let scratch = Scratch::new();
+    let missing = scratch.dir.path().join("nowhere.db");
+    let out = snapshot(&scratch, &missing);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    assert!(!missing.exists(), "a missing registry must not be created");
+
+    let foreign = scratch.dir.path().join("foreign.db");
+    Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let out = snapshot(&scratch, &foreign);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a fn_registry database"));
+
+    let out = scratch.cmd(&["snapshot"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "no --registry is a usage error");
+
+    // A writer holding an exclusive lock past the busy timeout (5 s).
+    let registry = registry(&scratch);
+    let holder = Connection::open(&registry).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let out = snapshot(&scratch, &registry);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is locked by another process"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    holder.execute_batch("ROLLBACK").unwrap();
+    stdout(&snapshot(&scratch, &registry));
+}
+
+#[test]
+fn daemon_runs_the_insight_pass_every_interval() {
+    let scratch = Scratch::new();
+    let registry = registry(&scratch);
+    let registry_arg = registry.to_str().unwrap();
+    let daemon = Daemon::start(
+        &scratch,
+        &["--interval", "300ms", "--registry", registry_arg],
+    );
+    // Three sessions chain sqlite_open → sqlite_apply_migrations.
+    for session in 0..3 {
+        for (n, function) in ["sqlite_open_go_infra", "sqlite_apply_migrations_go_infra"]
+            .iter()
+            .enumerate()
+        {
+            let (code, stderr) = scratch.hook(&bash_payload(
+                &format!("sched-{session}"),
+                &format!("toolu_{session}_{n}"),
+                function,
+            ));
+            assert_eq!(code, 0, "{stderr}");
+        }
+    }
+    let reg = Connection::open(&registry).unwrap();
+    reg.busy_timeout(Duration::from_secs(10)).unwrap();
+    wait_until("a new_pipeline proposal", Duration::from_secs(60), || {
+        reg.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'proposals'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+            == 1
+            && reg
+                .query_row(
+                    "SELECT COUNT(*) FROM proposals WHERE dedupe_key = 'new_pipeline:sqlite_open_go_infra>sqlite_apply_migrations_go_infra'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap()
+                == 1
+    });
+    // The snapshot ran too (source `index`), once per function however
+    // many passes ran.
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM function_versions WHERE source = 'index'"),
+        5
+    );
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("insight pass done"), "{stderr}");
+    assert_eq!(
+        reg.query_row("SELECT COUNT(*) FROM proposals", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        1,
+        "each proposal once across passes"
+    );
+}
