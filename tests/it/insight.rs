@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::support::{bash_payload, succeed, wait_until, Daemon, Scratch};
+use crate::support::{bash_payload, wait_until, Daemon, Scratch};
 
 fn registry(scratch: &Scratch) -> PathBuf {
     let path = scratch.dir.path().join("registry.db");

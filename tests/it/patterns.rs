@@ -101,7 +101,7 @@ fn clustering_reaches_090_pairwise_precision_and_recall() {
     let (mut tp, mut fp, mut fn_) = (0u32, 0u32, 0u32);
     for (i, (a, family_a)) in labelled.iter().enumerate() {
         for (b, family_b) in &labelled[i + 1..] {
-            let together = cluster.get(a).is_some() && cluster.get(a) == cluster.get(b);
+            let together = cluster.contains_key(a) && cluster.get(a) == cluster.get(b);
             match (together, family_a == family_b) {
                 (true, true) => tp += 1,
                 (true, false) => fp += 1,
