@@ -1,6 +1,6 @@
 //! Whole-process benchmarks of the pipeline, on the release binary.
 //!
-//! `cargo bench --bench pipeline [hook|replay|latency]...` (all by default).
+//! `cargo bench --bench pipeline [hook|replay|latency|sequences]...` (all by default).
 //! Prints one line per figure; BENCHMARKS.md records them with this command.
 //! `CALL_MONITOR_BIN=path` benchmarks that binary instead of the one cargo
 //! built for the bench — e.g. the installed, statically linked one:
@@ -13,6 +13,8 @@
 //! - latency: hook-to-row latency at 100 events/s with the daemon running,
 //!   from the envelope timestamp (written by the hook) to the row's
 //!   `ingested_at` (taken when its batch is applied).
+//! - sequences: `sequences --detect --json` over 1 M calls in 20 000
+//!   sessions (CONTRACT §6; goal: a full pass under 2 s).
 
 use std::io::Write;
 use std::path::Path;
@@ -42,6 +44,75 @@ fn main() {
     if run("latency") {
         bench_latency(scratch.path());
     }
+    if run("sequences") {
+        bench_sequences(scratch.path());
+    }
+}
+
+/// `sequences --detect --json` on a database of 1 M calls: 20 000 sessions
+/// of 50 calls over 200 functions (a few habitual chains, else random), 5 s
+/// to 2 min apart with a 20-minute pause now and then.
+fn bench_sequences(dir: &Path) {
+    use rand::{Rng, SeedableRng};
+    let db = dir.join("sequences.db");
+    let init = Command::new(bin()).args(["init", "--db"]).arg(&db).output().expect("init");
+    assert!(init.status.success());
+    let mut conn = rusqlite::Connection::open(&db).expect("open");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let started = Instant::now();
+    let tx = conn.transaction().expect("tx");
+    {
+        let mut insert = tx
+            .prepare("INSERT INTO calls (session_id, function_id, tool_used, ts) VALUES (?1, ?2, 'fn_run', ?3)")
+            .expect("prepare");
+        for session in 0..20_000u32 {
+            let mut t = 1_780_000_000_000i64 + i64::from(session) * 1000;
+            let mut i = 0;
+            while i < 50 {
+                let chain: &[u32] = if rng.random_bool(0.3) { &[1, 2, 3] } else { &[] };
+                let picks: Vec<u32> = if chain.is_empty() {
+                    vec![rng.random_range(0..200)]
+                } else {
+                    chain.to_vec()
+                };
+                for f in picks {
+                    t += rng.random_range(5_000..120_000);
+                    if rng.random_bool(0.02) {
+                        t += 1_200_000;
+                    }
+                    let ts = chrono::DateTime::from_timestamp_millis(t).expect("ts");
+                    insert
+                        .execute((
+                            format!("bench-{session}"),
+                            format!("fn{f}_py_bench"),
+                            call_monitor::timefmt::format(ts),
+                        ))
+                        .expect("insert");
+                    i += 1;
+                }
+            }
+        }
+    }
+    tx.commit().expect("commit");
+    let calls = count_calls(&conn);
+    println!("sequences: {calls} calls generated in {:.1} s", started.elapsed().as_secs_f64());
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let mut cmd = Command::new(bin());
+        cmd.args(["sequences", "--detect", "--json", "--db"]).arg(&db).stdout(Stdio::null());
+        samples.push(timed_run(&mut cmd, b""));
+    }
+    let (median, p95, mean) = summary(samples);
+    println!(
+        "sequences --detect --json, {calls} calls: median {:.0} ms, p95 {:.0} ms, mean {:.0} ms over 5 runs",
+        ms(median),
+        ms(p95),
+        ms(mean)
+    );
+}
+
+fn count_calls(conn: &rusqlite::Connection) -> i64 {
+    conn.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0)).expect("count")
 }
 
 fn bash_payload(i: usize, output: usize) -> Vec<u8> {
