@@ -55,7 +55,11 @@ fn main() {
 fn bench_sequences(dir: &Path) {
     use rand::{Rng, SeedableRng};
     let db = dir.join("sequences.db");
-    let init = Command::new(bin()).args(["init", "--db"]).arg(&db).output().expect("init");
+    let init = Command::new(bin())
+        .args(["init", "--db"])
+        .arg(&db)
+        .output()
+        .expect("init");
     assert!(init.status.success());
     let mut conn = rusqlite::Connection::open(&db).expect("open");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -69,7 +73,11 @@ fn bench_sequences(dir: &Path) {
             let mut t = 1_780_000_000_000i64 + i64::from(session) * 1000;
             let mut i = 0;
             while i < 50 {
-                let chain: &[u32] = if rng.random_bool(0.3) { &[1, 2, 3] } else { &[] };
+                let chain: &[u32] = if rng.random_bool(0.3) {
+                    &[1, 2, 3]
+                } else {
+                    &[]
+                };
                 let picks: Vec<u32> = if chain.is_empty() {
                     vec![rng.random_range(0..200)]
                 } else {
@@ -95,11 +103,16 @@ fn bench_sequences(dir: &Path) {
     }
     tx.commit().expect("commit");
     let calls = count_calls(&conn);
-    println!("sequences: {calls} calls generated in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "sequences: {calls} calls generated in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let mut samples = Vec::new();
     for _ in 0..5 {
         let mut cmd = Command::new(bin());
-        cmd.args(["sequences", "--detect", "--json", "--db"]).arg(&db).stdout(Stdio::null());
+        cmd.args(["sequences", "--detect", "--json", "--db"])
+            .arg(&db)
+            .stdout(Stdio::null());
         samples.push(timed_run(&mut cmd, b""));
     }
     let (median, p95, mean) = summary(samples);
@@ -112,7 +125,8 @@ fn bench_sequences(dir: &Path) {
 }
 
 fn count_calls(conn: &rusqlite::Connection) -> i64 {
-    conn.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0)).expect("count")
+    conn.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))
+        .expect("count")
 }
 
 fn bash_payload(i: usize, output: usize) -> Vec<u8> {
