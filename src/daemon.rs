@@ -37,7 +37,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -227,6 +227,9 @@ fn insight_loop(
         let _entered = span.enter();
         match config.insight.run(db.conn_mut()) {
             Ok(report) => info!(%report, elapsed = ?started.elapsed(), "insight pass done"),
+            Err(_) if matches!(stopped.try_recv(), Err(TryRecvError::Disconnected)) => {
+                info!("insight pass interrupted by shutdown; the next start redoes it")
+            }
             Err(e) => warn!(error = %e, "insight pass failed; the next interval tries again"),
         }
     }

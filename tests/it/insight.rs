@@ -151,7 +151,9 @@ fn daemon_runs_the_insight_pass_every_interval() {
     );
     let (code, stderr) = daemon.terminate();
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("insight pass done"), "{stderr}");
+    // (Whether the last pass finished or was interrupted by the shutdown
+    // depends on timing; both are fine, the rows above are what counts.)
+    assert!(stderr.contains("insight passes scheduled"), "{stderr}");
     assert_eq!(
         reg.query_row("SELECT COUNT(*) FROM proposals", [], |r| r.get::<_, i64>(0))
             .unwrap(),
