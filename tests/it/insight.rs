@@ -161,3 +161,78 @@ fn daemon_runs_the_insight_pass_every_interval() {
         "each proposal once across passes"
     );
 }
+
+#[test]
+fn telemetry_proposals_follow_their_thresholds() {
+    let scratch = Scratch::new();
+    let out = scratch.cmd(&["init"]).output().unwrap();
+    assert!(out.status.success());
+    let conn = Connection::open(scratch.db()).unwrap();
+    let now = chrono::Utc::now();
+    let at = |days_ago: i64| call_monitor::timefmt::format(now - chrono::Duration::days(days_ago));
+    let mut insert = conn
+        .prepare("INSERT INTO calls (session_id, function_id, tool_used, ts, success) VALUES ('s', ?1, 'fn_run', ?2, ?3)")
+        .unwrap();
+    // flaky: 10 calls, 3 failed (30 % ≥ 25 %) → error_prone; and untested? no (10 < 20).
+    for i in 0..10 {
+        insert
+            .execute(("flaky_py_ops", at(1), i64::from(i >= 3)))
+            .unwrap();
+    }
+    // busy: 20 calls, all fine, never tested → untested.
+    for _ in 0..20 {
+        insert.execute(("busy_py_ops", at(1), 1)).unwrap();
+    }
+    // tested: 20 calls and a test run → nothing.
+    for _ in 0..20 {
+        insert.execute(("tested_py_ops", at(1), 1)).unwrap();
+    }
+    conn.execute(
+        "INSERT INTO test_runs (session_id, function_id, passed, ts) VALUES ('s', 'tested_py_ops', 1, ?1)",
+        [at(1)],
+    )
+    .unwrap();
+    // old: last used 100 days ago → unused; recent: 89 days → nothing.
+    insert.execute(("old_py_ops", at(100), 1)).unwrap();
+    insert.execute(("recent_py_ops", at(89), 1)).unwrap();
+    // almost: 9 calls all failed → below error_min_calls.
+    for _ in 0..9 {
+        insert.execute(("almost_py_ops", at(1), 0)).unwrap();
+    }
+    drop(insert);
+
+    let out = scratch.cmd(&["propose", "--dry-run"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1).map(str::to_string))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "error_prone:flaky_py_ops",
+            "untested:busy_py_ops",
+            "unused:old_py_ops"
+        ]
+    );
+
+    // Thresholds are options: a lower error floor adds `almost`.
+    let out = scratch
+        .cmd(&[
+            "propose",
+            "--dry-run",
+            "--error-min-calls",
+            "9",
+            "--unused-after",
+            "30d",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("error_prone:almost_py_ops"), "{text}");
+    assert!(text.contains("unused:recent_py_ops"), "{text}");
+}
