@@ -253,6 +253,9 @@ pub fn main() -> ExitCode {
     if !matches!(cli.command, Command::Hook) {
         init_logging(&cli.command);
     }
+    if !matches!(cli.command, Command::Hook | Command::Daemon(_)) {
+        end_quietly_on_closed_stdout();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -263,6 +266,18 @@ pub fn main() -> ExitCode {
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
+}
+
+/// Rust ignores SIGPIPE, so printing a report into a closed pipe
+/// (`call_monitor status --json | head -1`) would panic; a one-shot command
+/// ends quietly instead, like any Unix filter. Not for `hook`, which must
+/// exit 0 whatever happens, nor for `daemon`, whose stderr may go away
+/// without it having to stop.
+fn end_quietly_on_closed_stdout() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: called before any thread is started; the default disposition
+    // runs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 /// The daemon logs its lifecycle at `info`; one-shot commands only warn.

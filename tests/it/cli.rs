@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::call_monitor;
+use crate::support::{call_monitor, succeed, Scratch};
 
 struct Outcome {
     code: i32,
@@ -255,4 +255,30 @@ fn install_hooks_wires_a_working_hook_into_settings_once() {
         .unwrap();
     assert!(child.wait().unwrap().success());
     assert_eq!(crate::support::spool_files(&scratch.spool()).len(), 1);
+}
+
+/// A report printed into a closed pipe (`status --json | head -1`) ends
+/// the process quietly (SIGPIPE), without a panic message.
+#[test]
+fn a_closed_stdout_ends_a_report_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let scratch = Scratch::new();
+    succeed(&mut scratch.cmd(&["init"]));
+    for args in [&["status", "--json"][..], &["install-hooks", "--print"][..]] {
+        let mut child = scratch
+            .cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before anything is printed
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            out.status.success() || out.status.signal() == Some(13),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+    }
 }
