@@ -111,10 +111,13 @@ fn pattern_proposals(conn: &Connection, t: &Thresholds) -> rusqlite::Result<Vec<
 }
 
 fn function_proposals(conn: &Connection, t: &Thresholds) -> rusqlite::Result<Vec<Proposal>> {
-    let unused_since = crate::timefmt::format(
-        chrono::Utc::now()
-            - chrono::Duration::from_std(t.unused_after).unwrap_or(chrono::Duration::MAX),
-    );
+    // A window reaching before the calendar's start means "never unused":
+    // an empty bound, which no timestamp sorts below.
+    let unused_since = chrono::Duration::from_std(t.unused_after)
+        .ok()
+        .and_then(|window| chrono::Utc::now().checked_sub_signed(window))
+        .map(crate::timefmt::format)
+        .unwrap_or_default();
     let mut stmt = conn.prepare(
         "SELECT function_id, calls_total, errors_total, error_rate, last_error_ts, tests_total, last_used_at
          FROM function_stats ORDER BY function_id",

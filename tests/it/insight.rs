@@ -235,4 +235,18 @@ fn telemetry_proposals_follow_their_thresholds() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("error_prone:almost_py_ops"), "{text}");
     assert!(text.contains("unused:recent_py_ops"), "{text}");
+
+    // A window longer than the calendar proposes nothing unused, and does
+    // not fail.
+    let out = scratch
+        .cmd(&["propose", "--dry-run", "--unused-after", "500000years"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("unused:"), "{text}");
 }
