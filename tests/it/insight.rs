@@ -9,12 +9,7 @@ use rusqlite::Connection;
 use crate::support::{bash_payload, wait_until, Daemon, Scratch};
 
 fn registry(scratch: &Scratch) -> PathBuf {
-    let path = scratch.dir.path().join("registry.db");
-    Connection::open(&path)
-        .unwrap()
-        .execute_batch(include_str!("../../fixtures/classification/registry.sql"))
-        .unwrap();
-    path
+    crate::classification::fixture_registry(scratch.dir.path())
 }
 
 fn snapshot(scratch: &Scratch, registry: &std::path::Path) -> std::process::Output {

@@ -154,11 +154,7 @@ fn skeletons_hold_no_literal_and_propose_adds_each_pattern_once() {
         );
     }
 
-    let registry = scratch.dir.path().join("registry.db");
-    Connection::open(&registry)
-        .unwrap()
-        .execute_batch(include_str!("../../fixtures/classification/registry.sql"))
-        .unwrap();
+    let registry = crate::classification::fixture_registry(scratch.dir.path());
     let propose = || {
         let mut cmd = scratch.cmd(&["propose"]);
         cmd.arg("--registry").arg(&registry);

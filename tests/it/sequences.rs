@@ -176,11 +176,7 @@ fn sequences_command_reports_json_and_proposes_once() {
         ]})
     );
 
-    let registry = scratch.dir.path().join("registry.db");
-    Connection::open(&registry)
-        .unwrap()
-        .execute_batch(include_str!("../../fixtures/classification/registry.sql"))
-        .unwrap();
+    let registry = crate::classification::fixture_registry(scratch.dir.path());
     let propose = |scratch: &Scratch| {
         let mut cmd = scratch.cmd(&["sequences", "--detect", "--propose"]);
         cmd.arg("--registry").arg(&registry);
