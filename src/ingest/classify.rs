@@ -378,7 +378,7 @@ UPDATE sessions SET
 WHERE session_id = ?1";
 
 fn millis_between(from: &str, to: &str) -> Option<i64> {
-    let ms = (timefmt::parse(to)? - timefmt::parse(from)?).num_milliseconds();
+    let ms = timefmt::epoch_millis(to)? - timefmt::epoch_millis(from)?;
     (ms >= 0).then_some(ms)
 }
 
