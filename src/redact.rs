@@ -102,7 +102,7 @@ pub fn redact(text: &str) -> String {
 
 /// `text` with secrets and literals masked, its length and lines otherwise
 /// kept.
-pub fn mask_all(text: &str) -> String {
+fn mask_all(text: &str) -> String {
     apply(text, &MASKS, true)
 }
 

@@ -41,7 +41,7 @@ pub enum RegistryError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("registry {0} is locked by another process (waited 5 s); try again later")]
+    #[error("registry {0} is locked by another process (waited {secs} s); try again later", secs = REGISTRY_BUSY_TIMEOUT.as_secs())]
     Locked(PathBuf),
     #[error("{0} is not a fn_registry database (no `functions` table with id, name, lang, domain, file_path)")]
     Foreign(PathBuf),
