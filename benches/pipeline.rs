@@ -17,6 +17,7 @@
 //!   sessions (CONTRACT §6; goal: a full pass under 2 s).
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,7 +35,17 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
-    let scratch = tempfile::tempdir().expect("temp dir");
+    // CALL_MONITOR_BENCH_DIR keeps the generated inputs and databases (for
+    // profiling a slice of them); by default they go to a temporary directory.
+    let scratch = match std::env::var_os("CALL_MONITOR_BENCH_DIR") {
+        Some(dir) => tempfile::Builder::new()
+            .prefix("bench-")
+            .keep(true)
+            .tempdir_in(dir)
+            .expect("bench dir"),
+        None => tempfile::tempdir().expect("temp dir"),
+    };
+    println!("scratch: {}", scratch.path().display());
     if run("hook") {
         bench_hook(scratch.path());
     }
@@ -289,6 +300,8 @@ fn write_realistic_spool(path: &Path, lines: usize) -> usize {
 fn bench_replay(dir: &Path) {
     let spool = dir.join("replay-spool");
     std::fs::create_dir_all(&spool).expect("mkdir");
+    // replay refuses a spool other users could read, like the daemon.
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let file = spool.join("bench.jsonl");
     let lines = write_realistic_spool(&file, 250_000);
     let bytes = std::fs::metadata(&file).expect("stat").len();

@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "insight",
         sql: include_str!("../migrations/004_insight.sql"),
     },
+    Migration {
+        version: 5,
+        name: "rollups",
+        sql: include_str!("../migrations/005_rollups.sql"),
+    },
 ];
 
 /// What [`apply`] did.

@@ -74,9 +74,11 @@ pub fn collect(
 ) -> Result<StatusReport, StatusError> {
     let tx = conn.transaction()?;
     let totals = tx.query_row(
-        "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM sessions),
-                (SELECT COUNT(*) FROM calls), (SELECT COUNT(*) FROM violations),
-                (SELECT COUNT(*) FROM quarantine)",
+        // Counted by triggers (migration 005): COUNT(*) would scan millions of rows.
+        "SELECT COALESCE(SUM(n * (tbl = 'events')), 0), COALESCE(SUM(n * (tbl = 'sessions')), 0),
+                COALESCE(SUM(n * (tbl = 'calls')), 0), COALESCE(SUM(n * (tbl = 'violations')), 0),
+                COALESCE(SUM(n * (tbl = 'quarantine')), 0)
+         FROM row_counts",
         [],
         |r| {
             Ok(Totals {

@@ -9,6 +9,7 @@ mod insight;
 mod migrations_upgrade;
 mod patterns;
 mod privacy;
+mod rollups;
 mod sequences;
 mod support;
 mod systemd;

@@ -1,0 +1,446 @@
+//! The rollup-backed `function_stats` (migration 005) against a from-scratch
+//! computation (migration 002's view, which scans the event tables) on random
+//! data: inserts, Pre/Post-style updates that move a call's outcome, duration,
+//! time or function, and deletes. Every column must agree exactly, except
+//! `mean_duration_ms` (floating sums) and `p95_duration_ms` (histogram, ≤ 0.5 %
+//! relative error, exact below 100 ms). The status totals (`row_counts`) must
+//! equal `COUNT(*)`.
+
+use call_monitor::db::{Database, Missing};
+use proptest::prelude::*;
+use rusqlite::{types::Value, Connection};
+
+const FUNCTIONS: &[&str] = &[
+    "alpha_py_data",
+    "beta_go_infra",
+    "gamma_sh_ops",
+    "delta_ts_web",
+];
+const SCRATCH_VIEW: &str = include_str!("../../migrations/002_function_stats_view.sql");
+
+/// Seconds before now: away from the window edges (1, 7, 30, 90 days) by more
+/// than a minute, so the two views — read a few ms apart — see the same windows.
+fn age_strategy() -> impl Strategy<Value = i64> {
+    (0i64..120 * 86_400).prop_filter("near a window edge", |age| {
+        [1, 7, 30, 90]
+            .iter()
+            .all(|days| (age - days * 86_400).abs() > 60)
+    })
+}
+
+fn duration_strategy() -> impl Strategy<Value = Option<i64>> {
+    prop_oneof![
+        1 => Just(None),
+        2 => (0i64..150).prop_map(Some),
+        2 => (0i64..100_000).prop_map(Some),
+        1 => (0i64..50_000_000).prop_map(Some),
+    ]
+}
+
+fn outcome_strategy() -> impl Strategy<Value = Option<i64>> {
+    prop_oneof![Just(None), Just(Some(0)), Just(Some(1))]
+}
+
+fn function_strategy() -> impl Strategy<Value = Option<usize>> {
+    prop_oneof![1 => Just(None), 6 => (0..FUNCTIONS.len()).prop_map(Some)]
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Call {
+        f: Option<usize>,
+        age: i64,
+        duration: Option<i64>,
+        success: Option<i64>,
+    },
+    /// Changes the outcome and duration of the n-th call (a Post arriving).
+    Finish {
+        n: usize,
+        duration: Option<i64>,
+        success: Option<i64>,
+    },
+    /// Moves the n-th call to another time (a late Pre) or function.
+    Move {
+        n: usize,
+        age: i64,
+        f: Option<usize>,
+    },
+    DeleteCall {
+        n: usize,
+    },
+    Test {
+        f: Option<usize>,
+        age: i64,
+        passed: Option<i64>,
+    },
+    FinishTest {
+        n: usize,
+        passed: Option<i64>,
+    },
+    E2e {
+        f: Option<usize>,
+        app: usize,
+        passed: Option<i64>,
+    },
+    Write {
+        f: Option<usize>,
+        age: i64,
+    },
+    Violation {
+        f: Option<usize>,
+    },
+    DeleteViolation {
+        n: usize,
+    },
+    Version {
+        f: usize,
+    },
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (function_strategy(), age_strategy(), duration_strategy(), outcome_strategy())
+            .prop_map(|(f, age, duration, success)| Op::Call { f, age, duration, success }),
+        3 => (any::<usize>(), duration_strategy(), outcome_strategy())
+            .prop_map(|(n, duration, success)| Op::Finish { n, duration, success }),
+        2 => (any::<usize>(), age_strategy(), function_strategy()).prop_map(|(n, age, f)| Op::Move { n, age, f }),
+        1 => any::<usize>().prop_map(|n| Op::DeleteCall { n }),
+        2 => (function_strategy(), age_strategy(), outcome_strategy())
+            .prop_map(|(f, age, passed)| Op::Test { f, age, passed }),
+        1 => (any::<usize>(), outcome_strategy()).prop_map(|(n, passed)| Op::FinishTest { n, passed }),
+        2 => (function_strategy(), 0usize..3, outcome_strategy())
+            .prop_map(|(f, app, passed)| Op::E2e { f, app, passed }),
+        1 => (function_strategy(), age_strategy()).prop_map(|(f, age)| Op::Write { f, age }),
+        1 => function_strategy().prop_map(|f| Op::Violation { f }),
+        1 => any::<usize>().prop_map(|n| Op::DeleteViolation { n }),
+        1 => (0..FUNCTIONS.len() + 1).prop_map(|f| Op::Version { f }),
+    ]
+}
+
+fn function(f: Option<usize>) -> Option<&'static str> {
+    f.map(|i| FUNCTIONS[i])
+}
+
+/// The canonical timestamp `age` seconds before now.
+fn ago(conn: &Connection, age: i64) -> String {
+    conn.query_row(
+        "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)",
+        [format!("-{age} seconds")],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// The id of the n-th row (modulo the row count) of `table`, if any.
+fn nth(conn: &Connection, table: &str, n: usize) -> Option<i64> {
+    let count: i64 = conn
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap();
+    (count > 0).then(|| {
+        conn.query_row(
+            &format!("SELECT id FROM {table} ORDER BY id LIMIT 1 OFFSET ?1"),
+            [n as i64 % count],
+            |r| r.get(0),
+        )
+        .unwrap()
+    })
+}
+
+fn apply(conn: &Connection, op: &Op) {
+    match *op {
+        Op::Call {
+            f,
+            age,
+            duration,
+            success,
+        } => {
+            conn.execute(
+                "INSERT INTO calls (session_id, function_id, tool_used, ts, duration_ms, success)
+                 VALUES ('s', ?1, 'fn_run', ?2, ?3, ?4)",
+                (function(f), ago(conn, age), duration, success),
+            )
+            .unwrap();
+        }
+        Op::Finish {
+            n,
+            duration,
+            success,
+        } => {
+            if let Some(id) = nth(conn, "calls", n) {
+                conn.execute(
+                    "UPDATE calls SET duration_ms = ?2, success = ?3 WHERE id = ?1",
+                    (id, duration, success),
+                )
+                .unwrap();
+            }
+        }
+        Op::Move { n, age, f } => {
+            if let Some(id) = nth(conn, "calls", n) {
+                conn.execute(
+                    "UPDATE calls SET ts = ?2, function_id = ?3 WHERE id = ?1",
+                    (id, ago(conn, age), function(f)),
+                )
+                .unwrap();
+            }
+        }
+        Op::DeleteCall { n } => {
+            if let Some(id) = nth(conn, "calls", n) {
+                conn.execute("DELETE FROM calls WHERE id = ?1", [id])
+                    .unwrap();
+            }
+        }
+        Op::Test { f, age, passed } => {
+            conn.execute(
+                "INSERT INTO test_runs (session_id, function_id, passed, ts) VALUES ('s', ?1, ?2, ?3)",
+                (function(f), passed, ago(conn, age)),
+            )
+            .unwrap();
+        }
+        Op::FinishTest { n, passed } => {
+            if let Some(id) = nth(conn, "test_runs", n) {
+                conn.execute(
+                    "UPDATE test_runs SET passed = ?2 WHERE id = ?1",
+                    (id, passed),
+                )
+                .unwrap();
+            }
+        }
+        Op::E2e { f, app, passed } => {
+            conn.execute(
+                "INSERT INTO e2e_runs_fn (session_id, function_id, app_id, passed, ts)
+                 VALUES ('s', ?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                (function(f), format!("app{app}"), passed),
+            )
+            .unwrap();
+        }
+        Op::Write { f, age } => {
+            conn.execute(
+                "INSERT INTO code_writes (session_id, function_id, file_path, ts) VALUES ('s', ?1, 'f.py', ?2)",
+                (function(f), ago(conn, age)),
+            )
+            .unwrap();
+        }
+        Op::Violation { f } => {
+            conn.execute(
+                "INSERT INTO violations (session_id, rule_id, function_id, severity, ts)
+                 VALUES ('s', 'r', ?1, 'warn', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                [function(f)],
+            )
+            .unwrap();
+        }
+        Op::DeleteViolation { n } => {
+            if let Some(id) = nth(conn, "violations", n) {
+                conn.execute("DELETE FROM violations WHERE id = ?1", [id])
+                    .unwrap();
+            }
+        }
+        Op::Version { f } => {
+            let id = FUNCTIONS.get(f).copied().unwrap_or("only_in_registry_py_x");
+            conn.execute(
+                "INSERT INTO function_versions (function_id, version, source, seen_at)
+                 VALUES (?1, '1', 'index', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                [id],
+            )
+            .unwrap();
+        }
+    }
+}
+
+type Rows = Vec<Vec<(String, Value)>>;
+
+fn read(conn: &Connection, view: &str) -> Rows {
+    let mut stmt = conn
+        .prepare(&format!("SELECT * FROM {view} ORDER BY function_id"))
+        .unwrap();
+    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    stmt.query_map([], |row| {
+        Ok(names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), row.get::<_, Value>(i).unwrap()))
+            .collect())
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// Compares the rollup row with the from-scratch row, column by column.
+fn agree(rollup: &[(String, Value)], scratch: &[(String, Value)]) -> Result<(), String> {
+    for ((name, got), (_, want)) in rollup.iter().zip(scratch) {
+        let ok = match (name.as_str(), got, want) {
+            ("mean_duration_ms", Value::Real(a), Value::Real(b)) => {
+                (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+            }
+            ("p95_duration_ms", Value::Integer(a), Value::Integer(b)) => {
+                let error = (a - b).abs() as f64;
+                if *b < 100 {
+                    error == 0.0
+                } else {
+                    error <= 0.005 * *b as f64
+                }
+            }
+            _ => got == want,
+        };
+        if !ok {
+            return Err(format!("{name}: rollup {got:?}, from scratch {want:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn open() -> (tempfile::TempDir, Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(&dir.path().join("ops.db"), Missing::Create).unwrap();
+    db.conn()
+        .execute_batch(&SCRATCH_VIEW.replace(
+            "CREATE VIEW function_stats AS",
+            "CREATE TEMP VIEW function_stats_scratch AS",
+        ))
+        .unwrap();
+    (dir, db)
+}
+
+fn check(conn: &Connection) -> Result<(), String> {
+    let rollup = read(conn, "function_stats");
+    let scratch = read(conn, "function_stats_scratch");
+    let ids = |rows: &Rows| -> Vec<Value> { rows.iter().map(|r| r[0].1.clone()).collect() };
+    if ids(&rollup) != ids(&scratch) {
+        return Err(format!(
+            "functions: rollup {:?}, from scratch {:?}",
+            ids(&rollup),
+            ids(&scratch)
+        ));
+    }
+    for (r, s) in rollup.iter().zip(&scratch) {
+        agree(r, s).map_err(|e| format!("{:?}: {e}", r[0].1))?;
+    }
+    for table in ["events", "sessions", "calls", "violations", "quarantine"] {
+        let counted: i64 = conn
+            .query_row("SELECT n FROM row_counts WHERE tbl = ?1", [table], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let actual: i64 = conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        if counted != actual {
+            return Err(format!(
+                "row_counts.{table} = {counted}, COUNT(*) = {actual}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn rollups_equal_a_from_scratch_computation(ops in prop::collection::vec(op_strategy(), 1..120)) {
+        let (_dir, db) = open();
+        let conn = db.conn();
+        for op in &ops {
+            apply(conn, op);
+        }
+        if let Err(e) = check(conn) {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
+
+/// The histogram's precision where the exact p95 is large: 1 000 durations
+/// spread over five orders of magnitude.
+#[test]
+fn p95_stays_within_half_a_percent_of_the_exact_value() {
+    let (_dir, db) = open();
+    let conn = db.conn();
+    let ts = ago(conn, 3600);
+    for i in 0..1000i64 {
+        let duration = (i * i * 7919) % 10_000_000;
+        conn.execute(
+            "INSERT INTO calls (session_id, function_id, tool_used, ts, duration_ms, success)
+             VALUES ('s', 'alpha_py_data', 'fn_run', ?1, ?2, 1)",
+            (&ts, duration),
+        )
+        .unwrap();
+    }
+    let exact: i64 = conn
+        .query_row(
+            "SELECT p95_duration_ms FROM function_stats_scratch",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let rolled: i64 = conn
+        .query_row("SELECT p95_duration_ms FROM function_stats", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(exact > 1_000_000, "exact p95 {exact}");
+    assert!(
+        (rolled - exact).abs() as f64 <= 0.005 * exact as f64,
+        "rollup {rolled}, exact {exact}"
+    );
+    check(conn).unwrap();
+}
+
+/// A database made before the rollups existed is backfilled by the migration.
+#[test]
+fn migration_backfills_rollups_from_existing_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ops.db");
+    let mut conn = Connection::open(&path).unwrap();
+    let before: Vec<_> = call_monitor::migrations::MIGRATIONS
+        .iter()
+        .copied()
+        .filter(|m| m.version < 5)
+        .collect();
+    call_monitor::migrations::apply(&mut conn, &before).unwrap();
+    for op in [
+        Op::Call {
+            f: Some(0),
+            age: 100,
+            duration: Some(250),
+            success: Some(1),
+        },
+        Op::Call {
+            f: Some(0),
+            age: 3 * 86_400,
+            duration: Some(90_000),
+            success: Some(0),
+        },
+        Op::Call {
+            f: Some(1),
+            age: 40 * 86_400,
+            duration: None,
+            success: None,
+        },
+        Op::Test {
+            f: Some(1),
+            age: 50,
+            passed: Some(0),
+        },
+        Op::E2e {
+            f: Some(2),
+            app: 1,
+            passed: Some(1),
+        },
+        Op::Write {
+            f: Some(3),
+            age: 10,
+        },
+        Op::Violation { f: Some(0) },
+        Op::Version { f: 4 },
+    ] {
+        apply(&conn, &op);
+    }
+    call_monitor::migrations::apply(&mut conn, call_monitor::migrations::MIGRATIONS).unwrap();
+    conn.execute_batch(&SCRATCH_VIEW.replace(
+        "CREATE VIEW function_stats AS",
+        "CREATE TEMP VIEW function_stats_scratch AS",
+    ))
+    .unwrap();
+    assert_eq!(read(&conn, "function_stats").len(), 5);
+    check(&conn).unwrap();
+}
