@@ -1,8 +1,15 @@
 -- 005_rollups: function_stats served from rollups, not from a scan of calls.
 --
--- The rollup tables are maintained by triggers, so every write to an event
--- table — the ingester's batch, a manual fix with sqlite3 — updates them in
--- its own transaction: a rollup can never disagree with the rows it sums.
+-- Who maintains them, always in the transaction that writes the rows:
+--   * events and calls (one row per line, the hot path): the ingester, from
+--     each call's row before and after its write (src/rollups.rs). Triggers
+--     there were measured 4x slower per insert: a statement that can fire a
+--     trigger writes every page it touches to a statement journal first.
+--   * sessions, code_writes, test_runs, e2e_runs_fn, violations, quarantine
+--     (low volume): the triggers below, whoever writes.
+-- `call_monitor init --rebuild-rollups` recomputes everything from the rows
+-- (after editing calls or events by hand); it runs the block marked
+-- "rebuild" at the end of this file, which is also the backfill.
 --
 --   call_days       per function and UTC day: calls, errors, finished calls,
 --                   sum and count of durations. calls_Nx add the whole days
@@ -80,70 +87,6 @@ CREATE TABLE row_counts (
 
 CREATE INDEX calls_function_errors ON calls (function_id, ts) WHERE success = 0;
 CREATE INDEX test_runs_function_failed ON test_runs (function_id, ts) WHERE passed = 0;
-
--- calls -----------------------------------------------------------------
-
-CREATE TRIGGER calls_rollup_insert AFTER INSERT ON calls WHEN NEW.function_id IS NOT NULL
-BEGIN
-    INSERT INTO call_days (function_id, day, calls, errors, finished, duration_sum, durations)
-    VALUES (NEW.function_id, substr(NEW.ts, 1, 10), 1, COALESCE(NEW.success = 0, 0),
-            NEW.success IS NOT NULL, COALESCE(NEW.duration_ms, 0), NEW.duration_ms IS NOT NULL)
-    ON CONFLICT DO UPDATE SET calls = calls + 1, errors = errors + excluded.errors,
-        finished = finished + excluded.finished, duration_sum = duration_sum + excluded.duration_sum,
-        durations = durations + excluded.durations;
-    INSERT INTO call_durations (function_id, lo, n)
-    SELECT NEW.function_id, lo, 1 FROM duration_buckets
-    WHERE NEW.duration_ms IS NOT NULL AND lo <= NEW.duration_ms ORDER BY lo DESC LIMIT 1
-    ON CONFLICT DO UPDATE SET n = n + 1;
-END;
-
-CREATE TRIGGER calls_rollup_delete AFTER DELETE ON calls WHEN OLD.function_id IS NOT NULL
-BEGIN
-    UPDATE call_days SET calls = calls - 1, errors = errors - COALESCE(OLD.success = 0, 0),
-        finished = finished - (OLD.success IS NOT NULL),
-        duration_sum = duration_sum - COALESCE(OLD.duration_ms, 0),
-        durations = durations - (OLD.duration_ms IS NOT NULL)
-    WHERE function_id = OLD.function_id AND day = substr(OLD.ts, 1, 10);
-    DELETE FROM call_days WHERE function_id = OLD.function_id AND day = substr(OLD.ts, 1, 10) AND calls = 0;
-    UPDATE call_durations SET n = n - 1
-    WHERE function_id = OLD.function_id
-      AND lo = (SELECT lo FROM duration_buckets WHERE lo <= OLD.duration_ms ORDER BY lo DESC LIMIT 1);
-    DELETE FROM call_durations WHERE function_id = OLD.function_id AND n = 0;
-END;
-
--- An update is the old row's contribution out, the new row's in. The Pre
--- and Post of one tool use meet here (outcome, duration, start time).
-CREATE TRIGGER calls_rollup_update AFTER UPDATE OF function_id, ts, success, duration_ms ON calls
-BEGIN
-    UPDATE call_days SET calls = calls - 1, errors = errors - COALESCE(OLD.success = 0, 0),
-        finished = finished - (OLD.success IS NOT NULL),
-        duration_sum = duration_sum - COALESCE(OLD.duration_ms, 0),
-        durations = durations - (OLD.duration_ms IS NOT NULL)
-    WHERE OLD.function_id IS NOT NULL AND function_id = OLD.function_id AND day = substr(OLD.ts, 1, 10);
-    INSERT INTO call_days (function_id, day, calls, errors, finished, duration_sum, durations)
-    SELECT NEW.function_id, substr(NEW.ts, 1, 10), 1, COALESCE(NEW.success = 0, 0),
-           NEW.success IS NOT NULL, COALESCE(NEW.duration_ms, 0), NEW.duration_ms IS NOT NULL
-    WHERE NEW.function_id IS NOT NULL
-    ON CONFLICT DO UPDATE SET calls = calls + 1, errors = errors + excluded.errors,
-        finished = finished + excluded.finished, duration_sum = duration_sum + excluded.duration_sum,
-        durations = durations + excluded.durations;
-    DELETE FROM call_days WHERE OLD.function_id IS NOT NULL AND function_id = OLD.function_id
-        AND day = substr(OLD.ts, 1, 10) AND calls = 0;
-END;
-
-CREATE TRIGGER calls_rollup_update_duration AFTER UPDATE OF function_id, duration_ms ON calls
-WHEN OLD.function_id IS NOT NEW.function_id OR OLD.duration_ms IS NOT NEW.duration_ms
-BEGIN
-    UPDATE call_durations SET n = n - 1
-    WHERE OLD.function_id IS NOT NULL AND function_id = OLD.function_id
-      AND lo = (SELECT lo FROM duration_buckets WHERE lo <= OLD.duration_ms ORDER BY lo DESC LIMIT 1);
-    INSERT INTO call_durations (function_id, lo, n)
-    SELECT NEW.function_id, lo, 1 FROM duration_buckets
-    WHERE NEW.function_id IS NOT NULL AND NEW.duration_ms IS NOT NULL AND lo <= NEW.duration_ms
-    ORDER BY lo DESC LIMIT 1
-    ON CONFLICT DO UPDATE SET n = n + 1;
-    DELETE FROM call_durations WHERE OLD.function_id IS NOT NULL AND function_id = OLD.function_id AND n = 0;
-END;
 
 -- writes, tests, e2e runs, violations --------------------------------------
 
@@ -241,18 +184,20 @@ END;
 
 -- row counts (status totals) -------------------------------------------------
 
-CREATE TRIGGER events_count_insert AFTER INSERT ON events BEGIN UPDATE row_counts SET n = n + 1 WHERE tbl = 'events'; END;
-CREATE TRIGGER events_count_delete AFTER DELETE ON events BEGIN UPDATE row_counts SET n = n - 1 WHERE tbl = 'events'; END;
 CREATE TRIGGER sessions_count_insert AFTER INSERT ON sessions BEGIN UPDATE row_counts SET n = n + 1 WHERE tbl = 'sessions'; END;
 CREATE TRIGGER sessions_count_delete AFTER DELETE ON sessions BEGIN UPDATE row_counts SET n = n - 1 WHERE tbl = 'sessions'; END;
-CREATE TRIGGER calls_count_insert AFTER INSERT ON calls BEGIN UPDATE row_counts SET n = n + 1 WHERE tbl = 'calls'; END;
-CREATE TRIGGER calls_count_delete AFTER DELETE ON calls BEGIN UPDATE row_counts SET n = n - 1 WHERE tbl = 'calls'; END;
 CREATE TRIGGER violations_count_insert AFTER INSERT ON violations BEGIN UPDATE row_counts SET n = n + 1 WHERE tbl = 'violations'; END;
 CREATE TRIGGER violations_count_delete AFTER DELETE ON violations BEGIN UPDATE row_counts SET n = n - 1 WHERE tbl = 'violations'; END;
 CREATE TRIGGER quarantine_count_insert AFTER INSERT ON quarantine BEGIN UPDATE row_counts SET n = n + 1 WHERE tbl = 'quarantine'; END;
 CREATE TRIGGER quarantine_count_delete AFTER DELETE ON quarantine BEGIN UPDATE row_counts SET n = n - 1 WHERE tbl = 'quarantine'; END;
 
 -- backfill from the rows already there ---------------------------------------
+-- rebuild:begin
+DELETE FROM row_counts;
+DELETE FROM call_days;
+DELETE FROM call_durations;
+DELETE FROM function_counts;
+DELETE FROM function_apps;
 
 INSERT INTO row_counts (tbl, n)
 SELECT 'events', COUNT(*) FROM events UNION ALL SELECT 'sessions', COUNT(*) FROM sessions
@@ -281,6 +226,7 @@ SELECT function_id, SUM(w), SUM(t), SUM(tf), SUM(td), SUM(e), SUM(ef), SUM(ed), 
 
 INSERT INTO function_apps (function_id, app_id, runs)
 SELECT function_id, app_id, COUNT(*) FROM e2e_runs_fn WHERE function_id IS NOT NULL GROUP BY function_id, app_id;
+-- rebuild:end
 
 -- the view, same columns and meaning as 002's --------------------------------
 

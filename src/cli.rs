@@ -48,7 +48,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create or open the database and apply migrations (idempotent)
-    Init,
+    Init(InitArgs),
     /// Report what has been recorded
     Status(StatusArgs),
     /// Read one Claude Code hook payload on stdin and append it to the spool
@@ -197,6 +197,14 @@ pub struct DaemonArgs {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     crate::timefmt::parse_duration(s)
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Recompute the function_stats rollups from the event tables (after
+    /// editing calls or events by hand)
+    #[arg(long)]
+    pub rebuild_rollups: bool,
 }
 
 #[derive(Debug, Args)]
@@ -411,7 +419,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 }
             }
         }
-        Command::Init => {
+        Command::Init(args) => {
             let db = Database::open(&db_path, Missing::Create)?;
             let m = db.migration();
             println!(
@@ -420,6 +428,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 m.version,
                 m.applied.len()
             );
+            if args.rebuild_rollups {
+                crate::rollups::rebuild(db.conn())?;
+                println!("rollups rebuilt from the event tables");
+            }
         }
         Command::Status(args) => {
             let mut db = Database::open(&db_path, Missing::Refuse)?;

@@ -30,6 +30,8 @@
 //! - [`db`]: opening `operations.db` with the pragmas the pipeline relies on.
 //! - [`migrations`]: the versioned schema and its in-place upgrades.
 //! - [`timefmt`]: the one timestamp format every table stores.
+//! - [`rollups`]: per-day call counts and duration histograms behind
+//!   `function_stats`, kept by the ingester.
 //! - [`status`]: the human and JSON report over `function_stats`.
 
 pub mod argkey;
@@ -50,6 +52,7 @@ pub mod quarantine;
 pub mod redact;
 pub mod registry;
 pub mod replay;
+pub mod rollups;
 pub mod rules;
 pub mod sequences;
 pub mod shutdown;

@@ -34,10 +34,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::Transaction;
+use rusqlite::{OptionalExtension, Params, Transaction};
 
 use super::recognise::{Facts, Recogniser};
 use crate::envelope::Envelope;
+use crate::rollups::{self, CallRow};
 use crate::{redact, timefmt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +64,7 @@ impl Phase {
 pub struct Classifier {
     recogniser: Recogniser,
     sessions: HashMap<String, SessionSeen>,
+    rollups: rollups::Pending,
 }
 
 /// What the database already holds for a session (committed or in the
@@ -83,6 +85,7 @@ impl Classifier {
         Classifier {
             recogniser,
             sessions: HashMap::new(),
+            rollups: rollups::Pending::default(),
         }
     }
 
@@ -94,6 +97,7 @@ impl Classifier {
     /// Forgets cached state; called when a transaction rolls back.
     pub fn forget(&mut self) {
         self.sessions.clear();
+        self.rollups.clear();
     }
 
     /// Applies the envelopes newly stored in `tx`, in order.
@@ -141,11 +145,11 @@ impl Classifier {
                 ts,
             };
             match phase {
-                Phase::Pre => record_start(tx, &tool_use, &facts)?,
+                Phase::Pre => record_start(tx, &mut self.rollups, &tool_use, &facts)?,
                 Phase::Post { success } => {
                     let start = key.and_then(|k| starts.remove(&k));
                     let outcome = self.outcome(env, success, start, &facts);
-                    record_end(tx, &tool_use, &outcome, &facts)?
+                    record_end(tx, &mut self.rollups, &tool_use, &outcome, &facts)?
                 }
             }
         }
@@ -153,7 +157,8 @@ impl Classifier {
         for session_id in touched {
             health.execute([session_id])?;
         }
-        Ok(())
+        self.rollups.events_inserted(batch.len() as u64);
+        self.rollups.flush(tx)
     }
 
     /// What a Post event says: success, error class, duration (the
@@ -317,18 +322,32 @@ macro_rules! record_end_sql {
     };
 }
 
-const CALL_START: &str = record_start_sql!(
-    "calls",
-    "success",
-    "function_id, tool_used, args_hash",
-    "?5, ?6, ?7"
+/// What the rollups need of a call row, before and after each write.
+macro_rules! returning_call_row {
+    () => {
+        " RETURNING function_id, ts, success, duration_ms"
+    };
+}
+const CALL_START: &str = concat!(
+    record_start_sql!(
+        "calls",
+        "success",
+        "function_id, tool_used, args_hash",
+        "?5, ?6, ?7"
+    ),
+    returning_call_row!()
 );
-const CALL_END: &str = record_end_sql!(
-    "calls",
-    "function_id, tool_used, args_hash, success, error_class",
-    "?6, ?7, ?8, ?9, ?10",
-    "success = excluded.success, error_class = excluded.error_class, args_hash = COALESCE(calls.args_hash, excluded.args_hash)"
+const CALL_END: &str = concat!(
+    record_end_sql!(
+        "calls",
+        "function_id, tool_used, args_hash, success, error_class",
+        "?6, ?7, ?8, ?9, ?10",
+        "success = excluded.success, error_class = excluded.error_class, args_hash = COALESCE(calls.args_hash, excluded.args_hash)"
+    ),
+    returning_call_row!()
 );
+const CALL_ROW: &str = "SELECT function_id, ts, success, duration_ms FROM calls
+     WHERE session_id = ?1 AND tool_use_id = ?2 AND ordinal = ?3";
 const TEST_START: &str = record_start_sql!("test_runs", "passed", "function_id, test_id", "?5, ?6");
 const TEST_END: &str = record_end_sql!(
     "test_runs",
@@ -401,8 +420,35 @@ struct Outcome<'a> {
     snippet: Option<String>,
 }
 
+/// Writes one call row with `upsert` (CALL_START or CALL_END) and reports
+/// the row before and after to the rollups.
+fn write_call(
+    tx: &Transaction<'_>,
+    rollups: &mut rollups::Pending,
+    tool_use: &ToolUse<'_>,
+    ordinal: usize,
+    upsert: &str,
+    params: impl Params,
+) -> rusqlite::Result<()> {
+    let before = match tool_use.tool_use_id {
+        Some(tool_use_id) => tx
+            .prepare_cached(CALL_ROW)?
+            .query_row((tool_use.session_id, tool_use_id, ordinal as i64), |r| {
+                CallRow::from_row(r, 0)
+            })
+            .optional()?,
+        None => None,
+    };
+    let after = tx
+        .prepare_cached(upsert)?
+        .query_row(params, |r| CallRow::from_row(r, 0))?;
+    rollups.call_written(before.as_ref(), &after);
+    Ok(())
+}
+
 fn record_start(
     tx: &Transaction<'_>,
+    rollups: &mut rollups::Pending,
     tool_use: &ToolUse<'_>,
     facts: &Facts,
 ) -> rusqlite::Result<()> {
@@ -411,9 +457,8 @@ fn record_start(
         tool_use_id,
         ts,
     } = *tool_use;
-    let mut stmt = tx.prepare_cached(CALL_START)?;
     for (ordinal, call) in facts.calls.iter().enumerate() {
-        stmt.execute((
+        let params = (
             session_id,
             ts,
             tool_use_id,
@@ -421,7 +466,8 @@ fn record_start(
             &call.function_id,
             call.tool_used.as_str(),
             &call.args_hash,
-        ))?;
+        );
+        write_call(tx, rollups, tool_use, ordinal, CALL_START, params)?;
     }
     if !facts.tests.is_empty() {
         let mut stmt = tx.prepare_cached(TEST_START)?;
@@ -443,6 +489,7 @@ fn record_start(
 
 fn record_end(
     tx: &Transaction<'_>,
+    rollups: &mut rollups::Pending,
     tool_use: &ToolUse<'_>,
     outcome: &Outcome<'_>,
     facts: &Facts,
@@ -453,9 +500,8 @@ fn record_end(
     // complete; otherwise the upsert pairs it with a stored Pre, if any.
     let ts = outcome.start.unwrap_or(tool_use.ts);
     let success = i64::from(outcome.success);
-    let mut stmt = tx.prepare_cached(CALL_END)?;
     for (ordinal, call) in facts.calls.iter().enumerate() {
-        stmt.execute((
+        let params = (
             session_id,
             ts,
             tool_use_id,
@@ -466,7 +512,8 @@ fn record_end(
             &call.args_hash,
             success,
             &outcome.error_class,
-        ))?;
+        );
+        write_call(tx, rollups, tool_use, ordinal, CALL_END, params)?;
     }
     if !facts.tests.is_empty() {
         let mut stmt = tx.prepare_cached(TEST_END)?;

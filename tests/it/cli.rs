@@ -93,6 +93,14 @@ fn status_reports_recorded_calls_as_text_and_json() {
           ('s1', 'sqlite3_inline', NULL, 'warn', strftime('%Y-%m-%dT%H:%M:%fZ','now'));
     ";
     assert_eq!(run(Command::new("sqlite3").arg(&db).arg(seed)).code, 0);
+    // Rows written by hand: the documented way to roll them up.
+    let rebuilt = with_db(&["init", "--rebuild-rollups"], &db);
+    assert_eq!(rebuilt.code, 0, "{}", rebuilt.stderr);
+    assert!(
+        rebuilt.stdout.contains("rollups rebuilt"),
+        "{}",
+        rebuilt.stdout
+    );
 
     let text = with_db(&["status", "--top", "5"], &db);
     assert_eq!(text.code, 0, "{}", text.stderr);

@@ -195,6 +195,8 @@ fn telemetry_proposals_follow_their_thresholds() {
         insert.execute(("almost_py_ops", at(1), 0)).unwrap();
     }
     drop(insert);
+    // Written with plain SQL, not by the ingester: roll them up.
+    call_monitor::rollups::rebuild(&conn).unwrap();
 
     let out = scratch.cmd(&["propose", "--dry-run"]).output().unwrap();
     assert!(

@@ -1,14 +1,25 @@
 //! The rollup-backed `function_stats` (migration 005) against a from-scratch
 //! computation (migration 002's view, which scans the event tables) on random
-//! data: inserts, Pre/Post-style updates that move a call's outcome, duration,
-//! time or function, and deletes. Every column must agree exactly, except
-//! `mean_duration_ms` (floating sums) and `p95_duration_ms` (histogram, ≤ 0.5 %
-//! relative error, exact below 100 ms). The status totals (`row_counts`) must
-//! equal `COUNT(*)`.
+//! data. Every column must agree exactly, except `mean_duration_ms` (floating
+//! sums) and `p95_duration_ms` (histogram, ≤ 0.5 % relative error, exact
+//! below 100 ms); the status totals (`row_counts`) must equal `COUNT(*)`.
+//!
+//! - Calls and events, rolled up by the ingester: random tool uses (Pre and
+//!   Post in any order, either missing, failures, payload durations or not,
+//!   one or two `fn run` per command) replayed through the binary in several
+//!   runs, so Pre and Post meet across batches. The incremental rollups must
+//!   also equal a rebuild from the rows.
+//! - The low-volume tables, rolled up by triggers: random inserts, updates
+//!   and deletes with plain SQL; then calls written with SQL and
+//!   `rollups::rebuild`.
+
+use std::io::Write;
 
 use call_monitor::db::{Database, Missing};
 use proptest::prelude::*;
 use rusqlite::{types::Value, Connection};
+
+use super::support::{succeed, Scratch};
 
 const FUNCTIONS: &[&str] = &[
     "alpha_py_data",
@@ -19,12 +30,13 @@ const FUNCTIONS: &[&str] = &[
 const SCRATCH_VIEW: &str = include_str!("../../migrations/002_function_stats_view.sql");
 
 /// Seconds before now: away from the window edges (1, 7, 30, 90 days) by more
-/// than a minute, so the two views — read a few ms apart — see the same windows.
+/// than two minutes, so the two views — read moments apart — see the same
+/// windows, and a tool use's end (≤ 30 s later) falls in its start's window.
 fn age_strategy() -> impl Strategy<Value = i64> {
     (0i64..120 * 86_400).prop_filter("near a window edge", |age| {
         [1, 7, 30, 90]
             .iter()
-            .all(|days| (age - days * 86_400).abs() > 60)
+            .all(|days| (age - days * 86_400).abs() > 120)
     })
 }
 
@@ -289,16 +301,156 @@ fn agree(rollup: &[(String, Value)], scratch: &[(String, Value)]) -> Result<(), 
     Ok(())
 }
 
+fn scratch_view() -> String {
+    SCRATCH_VIEW.replace(
+        "CREATE VIEW function_stats AS",
+        "CREATE TEMP VIEW function_stats_scratch AS",
+    )
+}
+
 fn open() -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(&dir.path().join("ops.db"), Missing::Create).unwrap();
-    db.conn()
-        .execute_batch(&SCRATCH_VIEW.replace(
-            "CREATE VIEW function_stats AS",
-            "CREATE TEMP VIEW function_stats_scratch AS",
-        ))
-        .unwrap();
+    db.conn().execute_batch(&scratch_view()).unwrap();
     (dir, db)
+}
+
+/// One Bash tool use running one or two registry functions.
+#[derive(Debug, Clone)]
+struct ToolUse {
+    session: usize,
+    functions: Vec<usize>,
+    age: i64,
+    pre: bool,
+    /// None: no Post; Some(true): PostToolUse; Some(false): a failure.
+    post: Option<bool>,
+    took_ms: i64,
+    payload_duration: bool,
+}
+
+fn tool_use_strategy() -> impl Strategy<Value = ToolUse> {
+    (
+        0usize..3,
+        prop::collection::vec(0..FUNCTIONS.len(), 1..3),
+        age_strategy(),
+        prop::bool::weighted(0.85),
+        prop_oneof![1 => Just(None), 3 => Just(Some(true)), 1 => Just(Some(false))],
+        prop_oneof![0i64..100, 0i64..30_000],
+        any::<bool>(),
+    )
+        .prop_map(
+            |(session, functions, age, pre, post, took_ms, payload_duration)| ToolUse {
+                session,
+                functions,
+                age,
+                pre,
+                post,
+                took_ms,
+                payload_duration,
+            },
+        )
+}
+
+/// The canonical timestamp `offset` (an SQLite modifier) from `base`.
+fn shifted(conn: &Connection, base: &str, offset: String) -> String {
+    conn.query_row(
+        "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, ?2)",
+        (base, offset),
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// The envelope lines of `uses`, shuffled by `order`.
+fn spool_lines(conn: &Connection, uses: &[ToolUse], order: u64) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (i, u) in uses.iter().enumerate() {
+        let command = u
+            .functions
+            .iter()
+            .map(|&f| format!("fn run {}", FUNCTIONS[f]))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        let start = shifted(conn, "now", format!("-{} seconds", u.age));
+        let end = shifted(
+            conn,
+            &start,
+            format!("+{:.3} seconds", u.took_ms as f64 / 1000.0),
+        );
+        let event = |name: &str| {
+            serde_json::json!({
+                "session_id": format!("s{}", u.session), "hook_event_name": name,
+                "tool_name": "Bash", "tool_use_id": format!("toolu_{i}"), "command": command,
+            })
+        };
+        let envelope = |n: usize, ts: &str, event: serde_json::Value| {
+            serde_json::json!({"v": 1, "id": format!("e{i}-{n}"), "ts": ts, "host": "h", "event": event})
+                .to_string()
+        };
+        if u.pre {
+            lines.push(envelope(0, &start, event("PreToolUse")));
+        }
+        if let Some(success) = u.post {
+            let mut post = event(if success {
+                "PostToolUse"
+            } else {
+                "PostToolUseFailure"
+            });
+            if u.payload_duration {
+                post["duration_ms"] = u.took_ms.into();
+            }
+            if !success {
+                post["error"] = "Exit code 1".into();
+            }
+            lines.push(envelope(1, &end, post));
+        }
+    }
+    // A deterministic shuffle (xorshift): Pre and Post arrive in any order.
+    let mut state = order | 1;
+    for i in (1..lines.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        lines.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    lines
+}
+
+/// Replays `lines` as several spool files, one `replay` run each, cut at
+/// `cuts`: every run is its own batch.
+fn replay_in_runs(scratch: &Scratch, lines: &[String], cuts: &[usize]) {
+    let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (lines.len() + 1)).collect();
+    bounds.push(0);
+    bounds.push(lines.len());
+    bounds.sort_unstable();
+    for (run, pair) in bounds.windows(2).enumerate() {
+        let path = scratch.dir.path().join(format!("run{run}.jsonl"));
+        let mut file = std::fs::File::create(&path).unwrap();
+        for line in &lines[pair[0]..pair[1]] {
+            writeln!(file, "{line}").unwrap();
+        }
+        drop(file);
+        succeed(&mut scratch.cmd(&["replay", path.to_str().unwrap()]));
+    }
+}
+
+/// The ingester-maintained rollup tables, in key order.
+fn rollup_tables(conn: &Connection) -> Vec<Vec<Value>> {
+    let mut rows = Vec::new();
+    for sql in [
+        "SELECT 'day', function_id, day, calls, errors, finished, duration_sum, durations FROM call_days ORDER BY 2, 3",
+        "SELECT 'duration', function_id, lo, n, 0, 0, 0, 0 FROM call_durations ORDER BY 2, 3",
+        "SELECT 'count', tbl, n, 0, 0, 0, 0, 0 FROM row_counts ORDER BY 2",
+    ] {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let found: Vec<Vec<Value>> = stmt
+            .query_map([], |r| (0..8).map(|i| r.get::<_, Value>(i)).collect())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.extend(found);
+    }
+    rows
 }
 
 fn check(conn: &Connection) -> Result<(), String> {
@@ -334,19 +486,48 @@ fn check(conn: &Connection) -> Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
-    fn rollups_equal_a_from_scratch_computation(ops in prop::collection::vec(op_strategy(), 1..120)) {
+    fn triggers_and_rebuild_equal_a_from_scratch_computation(ops in prop::collection::vec(op_strategy(), 1..120)) {
         let (_dir, db) = open();
         let conn = db.conn();
-        for op in &ops {
+        let is_call = |op: &&Op| matches!(op, Op::Call { .. } | Op::Finish { .. } | Op::Move { .. } | Op::DeleteCall { .. });
+        for op in ops.iter().filter(|op| !is_call(op)) {
             apply(conn, op);
         }
         if let Err(e) = check(conn) {
-            prop_assert!(false, "{}", e);
+            prop_assert!(false, "triggers: {}", e);
+        }
+        for op in ops.iter().filter(is_call) {
+            apply(conn, op);
+        }
+        call_monitor::rollups::rebuild(conn).unwrap();
+        if let Err(e) = check(conn) {
+            prop_assert!(false, "rebuild: {}", e);
         }
     }
+
+    #[test]
+    fn ingested_calls_roll_up_like_a_from_scratch_computation(
+        uses in prop::collection::vec(tool_use_strategy(), 1..40),
+        order in any::<u64>(),
+        cuts in prop::collection::vec(any::<usize>(), 0..3),
+    ) {
+        let scratch = Scratch::new();
+        succeed(&mut scratch.cmd(&["init"]));
+        let conn = Connection::open(scratch.db()).unwrap();
+        let lines = spool_lines(&conn, &uses, order);
+        replay_in_runs(&scratch, &lines, &cuts);
+        conn.execute_batch(&scratch_view()).unwrap();
+        if let Err(e) = check(&conn) {
+            prop_assert!(false, "ingested: {}", e);
+        }
+        let incremental = rollup_tables(&conn);
+        call_monitor::rollups::rebuild(&conn).unwrap();
+        prop_assert_eq!(incremental, rollup_tables(&conn), "incremental rollups differ from a rebuild");
+    }
+
 }
 
 /// The histogram's precision where the exact p95 is large: 1 000 durations
@@ -365,6 +546,7 @@ fn p95_stays_within_half_a_percent_of_the_exact_value() {
         )
         .unwrap();
     }
+    call_monitor::rollups::rebuild(conn).unwrap();
     let exact: i64 = conn
         .query_row(
             "SELECT p95_duration_ms FROM function_stats_scratch",
@@ -436,11 +618,7 @@ fn migration_backfills_rollups_from_existing_rows() {
         apply(&conn, &op);
     }
     call_monitor::migrations::apply(&mut conn, call_monitor::migrations::MIGRATIONS).unwrap();
-    conn.execute_batch(&SCRATCH_VIEW.replace(
-        "CREATE VIEW function_stats AS",
-        "CREATE TEMP VIEW function_stats_scratch AS",
-    ))
-    .unwrap();
+    conn.execute_batch(&scratch_view()).unwrap();
     assert_eq!(read(&conn, "function_stats").len(), 5);
     check(&conn).unwrap();
 }
