@@ -322,32 +322,24 @@ macro_rules! record_end_sql {
     };
 }
 
-/// What the rollups need of a call row, before and after each write.
-macro_rules! returning_call_row {
-    () => {
-        " RETURNING function_id, ts, success, duration_ms"
-    };
-}
-const CALL_START: &str = concat!(
-    record_start_sql!(
-        "calls",
-        "success",
-        "function_id, tool_used, args_hash",
-        "?5, ?6, ?7"
-    ),
-    returning_call_row!()
+const CALL_START: &str = record_start_sql!(
+    "calls",
+    "success",
+    "function_id, tool_used, args_hash",
+    "?5, ?6, ?7"
 );
-const CALL_END: &str = concat!(
-    record_end_sql!(
-        "calls",
-        "function_id, tool_used, args_hash, success, error_class",
-        "?6, ?7, ?8, ?9, ?10",
-        "success = excluded.success, error_class = excluded.error_class, args_hash = COALESCE(calls.args_hash, excluded.args_hash)"
-    ),
-    returning_call_row!()
+const CALL_END: &str = record_end_sql!(
+    "calls",
+    "function_id, tool_used, args_hash, success, error_class",
+    "?6, ?7, ?8, ?9, ?10",
+    "success = excluded.success, error_class = excluded.error_class, args_hash = COALESCE(calls.args_hash, excluded.args_hash)"
 );
+/// What the rollups need of a call row, before and after each write. (Not
+/// `RETURNING`: SQLite runs it like a trigger, with a statement journal.)
 const CALL_ROW: &str = "SELECT function_id, ts, success, duration_ms FROM calls
      WHERE session_id = ?1 AND tool_use_id = ?2 AND ordinal = ?3";
+const CALL_ROW_BY_ID: &str =
+    "SELECT function_id, ts, success, duration_ms FROM calls WHERE id = ?1";
 const TEST_START: &str = record_start_sql!("test_runs", "passed", "function_id, test_id", "?5, ?6");
 const TEST_END: &str = record_end_sql!(
     "test_runs",
@@ -430,19 +422,33 @@ fn write_call(
     upsert: &str,
     params: impl Params,
 ) -> rusqlite::Result<()> {
-    let before = match tool_use.tool_use_id {
-        Some(tool_use_id) => tx
-            .prepare_cached(CALL_ROW)?
+    let read = |tool_use_id| {
+        tx.prepare_cached(CALL_ROW)?
             .query_row((tool_use.session_id, tool_use_id, ordinal as i64), |r| {
                 CallRow::from_row(r, 0)
             })
-            .optional()?,
-        None => None,
+            .optional()
     };
-    let after = tx
-        .prepare_cached(upsert)?
-        .query_row(params, |r| CallRow::from_row(r, 0))?;
-    rollups.call_written(before.as_ref(), &after);
+    let (before, after) = match tool_use.tool_use_id {
+        Some(tool_use_id) => {
+            let before = read(tool_use_id)?;
+            tx.prepare_cached(upsert)?.execute(params)?;
+            (before, read(tool_use_id)?)
+        }
+        // Without a tool-use id there is no conflict target: a new row.
+        None => {
+            tx.prepare_cached(upsert)?.execute(params)?;
+            let id = tx.last_insert_rowid();
+            let row = tx
+                .prepare_cached(CALL_ROW_BY_ID)?
+                .query_row([id], |r| CallRow::from_row(r, 0))
+                .optional()?;
+            (None, row)
+        }
+    };
+    if let Some(after) = after {
+        rollups.call_written(before.as_ref(), &after);
+    }
     Ok(())
 }
 
