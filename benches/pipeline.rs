@@ -1,6 +1,6 @@
 //! Whole-process benchmarks of the pipeline, on the release binary.
 //!
-//! `cargo bench --bench pipeline [hook|replay|latency|sequences]...` (all by default).
+//! `cargo bench --bench pipeline [hook|replay|latency|scale|idle]...` (all by default).
 //! Prints one line per figure; BENCHMARKS.md records them with this command.
 //! `CALL_MONITOR_BIN=path` benchmarks that binary instead of the one cargo
 //! built for the bench — e.g. the installed, statically linked one:
@@ -13,8 +13,9 @@
 //! - latency: hook-to-row latency at 100 events/s with the daemon running,
 //!   from the envelope timestamp (written by the hook) to the row's
 //!   `ingested_at` (taken when its batch is applied).
-//! - sequences: `sequences --detect --json` over 1 M calls in 20 000
-//!   sessions (CONTRACT §6; goal: a full pass under 2 s).
+//! - scale: `status --top 20` (goal < 100 ms at 10 M calls) and
+//!   `sequences --detect --json` on 1 M and 10 M calls.
+//! - idle: the daemon's CPU time and RSS while the spool is quiet.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -40,7 +41,7 @@ fn main() {
     let scratch = match std::env::var_os("CALL_MONITOR_BENCH_DIR") {
         Some(dir) => tempfile::Builder::new()
             .prefix("bench-")
-            .keep(true)
+            .disable_cleanup(true)
             .tempdir_in(dir)
             .expect("bench dir"),
         None => tempfile::tempdir().expect("temp dir"),
@@ -55,44 +56,85 @@ fn main() {
     if run("latency") {
         bench_latency(scratch.path());
     }
-    if run("sequences") {
-        bench_sequences(scratch.path());
+    if run("scale") {
+        bench_scale(scratch.path());
     }
 }
 
-/// `sequences --detect --json` on a database of 1 M calls: 20 000 sessions
-/// of 50 calls over 200 functions (a few habitual chains, else random), 5 s
-/// to 2 min apart with a 20-minute pause now and then.
-fn bench_sequences(dir: &Path) {
+/// `status --top 20` and `sequences --detect --json` on databases of 1 M
+/// and 10 M calls (`CALL_MONITOR_BENCH_SCALES=1` for 1 M only): sessions of
+/// 50 calls over 200 functions (30 % habitual `a→b→c` chains, else random),
+/// 5 s to 2 min apart with a 20-minute pause now and then, spread over the
+/// year before now (so every `function_stats` window has calls); durations
+/// mostly 10 ms–5 s with a long tail; 5 % failures.
+fn bench_scale(dir: &Path) {
+    let scales: Vec<u32> = std::env::var("CALL_MONITOR_BENCH_SCALES")
+        .unwrap_or_else(|_| "1,10".into())
+        .split(',')
+        .map(|m| m.trim().parse().expect("millions"))
+        .collect();
+    for millions in scales {
+        let db = dir.join(format!("scale-{millions}m.db"));
+        generate_calls(&db, millions * 20_000);
+        let calls = count_calls(&rusqlite::Connection::open(&db).expect("open"));
+        let time = |args: &[&str], runs: usize| {
+            let samples = (0..runs)
+                .map(|_| {
+                    let mut cmd = Command::new(bin());
+                    cmd.args(args).arg("--db").arg(&db).stdout(Stdio::null());
+                    timed_run(&mut cmd, b"")
+                })
+                .collect();
+            let (median, p95, mean) = summary(samples);
+            println!(
+                "{}, {calls} calls: median {:.0} ms, p95 {:.0} ms, mean {:.0} ms over {runs} runs",
+                args.join(" "),
+                ms(median),
+                ms(p95),
+                ms(mean)
+            );
+        };
+        time(&["status", "--top", "20"], 9);
+        time(&["status", "--top", "20", "--json"], 9);
+        time(
+            &["sequences", "--detect", "--json"],
+            if millions >= 10 { 3 } else { 5 },
+        );
+    }
+}
+
+/// A database of `sessions` × 50 calls, rolled up by `init --rebuild-rollups`.
+fn generate_calls(db: &Path, sessions: u32) {
     use rand::{Rng, SeedableRng};
-    let db = dir.join("sequences.db");
     let init = Command::new(bin())
         .args(["init", "--db"])
-        .arg(&db)
+        .arg(db)
         .output()
         .expect("init");
     assert!(init.status.success());
-    let mut conn = rusqlite::Connection::open(&db).expect("open");
+    let mut conn = rusqlite::Connection::open(db).expect("open");
+    conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;")
+        .expect("pragmas");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let started = Instant::now();
+    let year_ms = 365 * 86_400_000i64;
+    let first = chrono::Utc::now().timestamp_millis() - year_ms;
     let tx = conn.transaction().expect("tx");
     {
         let mut insert = tx
-            .prepare("INSERT INTO calls (session_id, function_id, tool_used, ts) VALUES (?1, ?2, 'fn_run', ?3)")
+            .prepare(
+                "INSERT INTO calls (session_id, function_id, tool_used, ts, duration_ms, success)
+                 VALUES (?1, ?2, 'fn_run', ?3, ?4, ?5)",
+            )
             .expect("prepare");
-        for session in 0..20_000u32 {
-            let mut t = 1_780_000_000_000i64 + i64::from(session) * 1000;
+        for session in 0..sessions {
+            let mut t = first + i64::from(session) * (year_ms / i64::from(sessions));
             let mut i = 0;
             while i < 50 {
-                let chain: &[u32] = if rng.random_bool(0.3) {
-                    &[1, 2, 3]
+                let picks: Vec<u32> = if rng.random_bool(0.3) {
+                    vec![1, 2, 3]
                 } else {
-                    &[]
-                };
-                let picks: Vec<u32> = if chain.is_empty() {
                     vec![rng.random_range(0..200)]
-                } else {
-                    chain.to_vec()
                 };
                 for f in picks {
                     t += rng.random_range(5_000..120_000);
@@ -100,11 +142,18 @@ fn bench_sequences(dir: &Path) {
                         t += 1_200_000;
                     }
                     let ts = chrono::DateTime::from_timestamp_millis(t).expect("ts");
+                    let duration: i64 = if rng.random_bool(0.02) {
+                        rng.random_range(5_000..600_000)
+                    } else {
+                        rng.random_range(10..5_000)
+                    };
                     insert
                         .execute((
                             format!("bench-{session}"),
                             format!("fn{f}_py_bench"),
                             call_monitor::timefmt::format(ts),
+                            duration,
+                            i64::from(!rng.random_bool(0.05)),
                         ))
                         .expect("insert");
                     i += 1;
@@ -113,25 +162,23 @@ fn bench_sequences(dir: &Path) {
         }
     }
     tx.commit().expect("commit");
-    let calls = count_calls(&conn);
-    println!(
-        "sequences: {calls} calls generated in {:.1} s",
-        started.elapsed().as_secs_f64()
+    let generated = started.elapsed();
+    let rebuild = Instant::now();
+    let out = Command::new(bin())
+        .args(["init", "--rebuild-rollups", "--db"])
+        .arg(db)
+        .output()
+        .expect("rebuild");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let mut samples = Vec::new();
-    for _ in 0..5 {
-        let mut cmd = Command::new(bin());
-        cmd.args(["sequences", "--detect", "--json", "--db"])
-            .arg(&db)
-            .stdout(Stdio::null());
-        samples.push(timed_run(&mut cmd, b""));
-    }
-    let (median, p95, mean) = summary(samples);
     println!(
-        "sequences --detect --json, {calls} calls: median {:.0} ms, p95 {:.0} ms, mean {:.0} ms over 5 runs",
-        ms(median),
-        ms(p95),
-        ms(mean)
+        "scale: {} calls generated in {:.1} s, rollups rebuilt in {:.1} s",
+        sessions * 50,
+        generated.as_secs_f64(),
+        rebuild.elapsed().as_secs_f64()
     );
 }
 

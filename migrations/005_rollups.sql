@@ -11,6 +11,7 @@
 -- (after editing calls or events by hand); it runs the block marked
 -- "rebuild" at the end of this file, which is also the backfill.
 --
+--   call_totals     per function: the same sums over all time.
 --   call_days       per function and UTC day: calls, errors, finished calls,
 --                   sum and count of durations. calls_Nx add the whole days
 --                   after the window's start plus, from the calls index, the
@@ -51,6 +52,15 @@ CREATE TABLE call_days (
     duration_sum INTEGER NOT NULL,
     durations    INTEGER NOT NULL,
     PRIMARY KEY (function_id, day)
+) WITHOUT ROWID;
+
+CREATE TABLE call_totals (
+    function_id  TEXT PRIMARY KEY NOT NULL,
+    calls        INTEGER NOT NULL,
+    errors       INTEGER NOT NULL,
+    finished     INTEGER NOT NULL,
+    duration_sum INTEGER NOT NULL,
+    durations    INTEGER NOT NULL
 ) WITHOUT ROWID;
 
 CREATE TABLE call_durations (
@@ -195,6 +205,7 @@ CREATE TRIGGER quarantine_count_delete AFTER DELETE ON quarantine BEGIN UPDATE r
 -- rebuild:begin
 DELETE FROM row_counts;
 DELETE FROM call_days;
+DELETE FROM call_totals;
 DELETE FROM call_durations;
 DELETE FROM function_counts;
 DELETE FROM function_apps;
@@ -208,6 +219,10 @@ INSERT INTO call_days (function_id, day, calls, errors, finished, duration_sum, 
 SELECT function_id, substr(ts, 1, 10), COUNT(*), COALESCE(SUM(success = 0), 0), COUNT(success),
        COALESCE(SUM(duration_ms), 0), COUNT(duration_ms)
 FROM calls WHERE function_id IS NOT NULL GROUP BY function_id, substr(ts, 1, 10);
+
+INSERT INTO call_totals (function_id, calls, errors, finished, duration_sum, durations)
+SELECT function_id, SUM(calls), SUM(errors), SUM(finished), SUM(duration_sum), SUM(durations)
+FROM call_days GROUP BY function_id;
 
 INSERT INTO call_durations (function_id, lo, n)
 SELECT function_id, (SELECT lo FROM duration_buckets WHERE lo <= duration_ms ORDER BY lo DESC LIMIT 1) AS bucket, COUNT(*)
@@ -234,57 +249,51 @@ DROP VIEW function_stats;
 CREATE VIEW function_stats AS
 WITH
 bounds AS (
-    SELECT since, date(since, '+1 day') AS next_day, substr(since, 1, 10) AS since_day, w
-    FROM (SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day') AS since, 1 AS w
-          UNION ALL SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-7 days'), 7
-          UNION ALL SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-30 days'), 30
-          UNION ALL SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-90 days'), 90)
+    SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day')   AS since_24h,
+           strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-7 days')  AS since_7d,
+           strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-30 days') AS since_30d,
+           strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-90 days') AS since_90d
 ),
 known AS (
-    SELECT function_id FROM call_days
+    SELECT function_id FROM call_totals
     UNION SELECT function_id FROM function_counts WHERE writes + tests + e2e + violations > 0
     UNION SELECT function_id FROM function_versions
-),
-call_agg AS (
-    SELECT function_id, SUM(calls) AS calls_total, SUM(errors) AS errors_total,
-           SUM(finished) AS finished, SUM(duration_sum) AS duration_sum, SUM(durations) AS durations
-    FROM call_days GROUP BY function_id
-),
-window_calls AS (
-    SELECT a.function_id, b.w,
-           COALESCE((SELECT SUM(d.calls) FROM call_days d
-                     WHERE d.function_id = a.function_id AND d.day > b.since_day), 0)
-         + (SELECT COUNT(*) FROM calls c
-            WHERE c.function_id = a.function_id AND c.ts >= b.since AND c.ts < b.next_day) AS calls
-    FROM call_agg a, bounds b
-),
-windows AS (
-    SELECT function_id, SUM(calls * (w = 1)) AS calls_24h, SUM(calls * (w = 7)) AS calls_7d,
-           SUM(calls * (w = 30)) AS calls_30d, SUM(calls * (w = 90)) AS calls_90d
-    FROM window_calls GROUP BY function_id
-),
-p95 AS (
-    SELECT function_id, rep AS p95_duration_ms FROM (
-        SELECT h.function_id, h.n, q.rep,
-               SUM(h.n) OVER (PARTITION BY h.function_id ORDER BY h.lo ROWS UNBOUNDED PRECEDING) AS upto,
-               SUM(h.n) OVER (PARTITION BY h.function_id) AS total
-        FROM call_durations h JOIN duration_buckets q ON q.lo = h.lo)
-    WHERE upto >= (95 * total + 99) / 100 AND upto - n < (95 * total + 99) / 100
 )
+-- Every per-function value is a correlated lookup, so a query for a few
+-- functions (status's top N) computes only their rows. A window's calls are
+-- the whole days after its start (call_days) plus, from the calls index,
+-- those of the start's own day at or after it: exact.
 SELECT k.function_id                                        AS function_id,
-       COALESCE(c.calls_total, 0)                           AS calls_total,
-       COALESCE(w.calls_24h, 0)                             AS calls_24h,
-       COALESCE(w.calls_7d, 0)                              AS calls_7d,
-       COALESCE(w.calls_30d, 0)                             AS calls_30d,
-       COALESCE(w.calls_90d, 0)                             AS calls_90d,
+       COALESCE(c.calls, 0)                                 AS calls_total,
+       (SELECT COALESCE(SUM(d.calls), 0) FROM call_days d
+        WHERE d.function_id = k.function_id AND d.day > substr(b.since_24h, 1, 10))
+     + (SELECT COUNT(*) FROM calls x WHERE x.function_id = k.function_id
+        AND x.ts >= b.since_24h AND x.ts < date(b.since_24h, '+1 day')) AS calls_24h,
+       (SELECT COALESCE(SUM(d.calls), 0) FROM call_days d
+        WHERE d.function_id = k.function_id AND d.day > substr(b.since_7d, 1, 10))
+     + (SELECT COUNT(*) FROM calls x WHERE x.function_id = k.function_id
+        AND x.ts >= b.since_7d AND x.ts < date(b.since_7d, '+1 day')) AS calls_7d,
+       (SELECT COALESCE(SUM(d.calls), 0) FROM call_days d
+        WHERE d.function_id = k.function_id AND d.day > substr(b.since_30d, 1, 10))
+     + (SELECT COUNT(*) FROM calls x WHERE x.function_id = k.function_id
+        AND x.ts >= b.since_30d AND x.ts < date(b.since_30d, '+1 day')) AS calls_30d,
+       (SELECT COALESCE(SUM(d.calls), 0) FROM call_days d
+        WHERE d.function_id = k.function_id AND d.day > substr(b.since_90d, 1, 10))
+     + (SELECT COUNT(*) FROM calls x WHERE x.function_id = k.function_id
+        AND x.ts >= b.since_90d AND x.ts < date(b.since_90d, '+1 day')) AS calls_90d,
        (SELECT MAX(ts) FROM calls WHERE function_id = k.function_id) AS last_used_at,
-       COALESCE(c.errors_total, 0)                          AS errors_total,
+       COALESCE(c.errors, 0)                                AS errors_total,
        CASE WHEN c.finished > 0
-            THEN CAST(c.errors_total AS REAL) / c.finished END AS error_rate,
+            THEN CAST(c.errors AS REAL) / c.finished END    AS error_rate,
        (SELECT MAX(ts) FROM calls WHERE function_id = k.function_id AND success = 0) AS last_error_ts,
        CASE WHEN c.durations > 0
             THEN CAST(c.duration_sum AS REAL) / c.durations END AS mean_duration_ms,
-       p.p95_duration_ms                                    AS p95_duration_ms,
+       -- The bucket where the running count reaches the nearest rank ceil(0.95 n).
+       (SELECT q.rep FROM duration_buckets q WHERE q.lo = (
+            SELECT lo FROM (
+                SELECT h.lo, SUM(h.n) OVER (ORDER BY h.lo ROWS UNBOUNDED PRECEDING) AS upto
+                FROM call_durations h WHERE h.function_id = k.function_id)
+            WHERE upto >= (95 * c.durations + 99) / 100 ORDER BY lo LIMIT 1)) AS p95_duration_ms,
        COALESCE(f.writes, 0)                                AS writes_count,
        (SELECT MAX(ts) FROM code_writes WHERE function_id = k.function_id) AS last_write_at,
        COALESCE(f.tests, 0)                                 AS tests_total,
@@ -299,7 +308,6 @@ SELECT k.function_id                                        AS function_id,
        (SELECT COUNT(*) FROM function_apps a WHERE a.function_id = k.function_id) AS consumer_apps_count,
        COALESCE(f.violations, 0)                            AS violations_caused
 FROM known k
-LEFT JOIN call_agg c        ON c.function_id = k.function_id
-LEFT JOIN windows w         ON w.function_id = k.function_id
-LEFT JOIN p95 p             ON p.function_id = k.function_id
+CROSS JOIN bounds b
+LEFT JOIN call_totals c     ON c.function_id = k.function_id
 LEFT JOIN function_counts f ON f.function_id = k.function_id;

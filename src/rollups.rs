@@ -1,7 +1,8 @@
 //! Rollups behind `function_stats`: what the ingester maintains itself.
 //!
-//! `function_stats` reads per-day call counts (`call_days`), a duration
-//! histogram (`call_durations`) and table row counts (`row_counts`) instead
+//! `function_stats` reads per-function and per-day call counts
+//! (`call_totals`, `call_days`), a duration histogram (`call_durations`)
+//! and table row counts (`row_counts`) instead
 //! of scanning `calls` and `events` (migration 005 has the tables and the
 //! view). The low-volume tables are rolled up by triggers; `calls` and
 //! `events` are not, because a statement that can fire a trigger copies
@@ -53,7 +54,8 @@ impl CallRow {
     }
 }
 
-/// What one call adds to its function's day.
+/// What calls add to a function's day (`call_days`) or all-time totals
+/// (`call_totals`): the two tables have the same columns.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct DayDelta {
     calls: i64,
@@ -63,10 +65,32 @@ struct DayDelta {
     durations: i64,
 }
 
+impl DayDelta {
+    /// One call row counted in (`sign` 1) or out (-1).
+    fn of(row: &CallRow, sign: i64) -> Self {
+        DayDelta {
+            calls: sign,
+            errors: sign * i64::from(row.success == Some(0)),
+            finished: sign * i64::from(row.success.is_some()),
+            duration_sum: sign * row.duration_ms.unwrap_or(0),
+            durations: sign * i64::from(row.duration_ms.is_some()),
+        }
+    }
+
+    fn add(&mut self, other: DayDelta) {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.finished += other.finished;
+        self.duration_sum += other.duration_sum;
+        self.durations += other.durations;
+    }
+}
+
 /// Deltas of the current batch, not yet written.
 #[derive(Debug, Default)]
 pub struct Pending {
     days: HashMap<(String, String), DayDelta>,
+    totals: HashMap<String, DayDelta>,
     durations: HashMap<(String, i64), i64>,
     calls: i64,
     events: i64,
@@ -96,16 +120,16 @@ impl Pending {
         let Some(function_id) = &row.function_id else {
             return;
         };
-        let day = self
-            .days
+        let delta = DayDelta::of(row, sign);
+        self.days
             .entry((function_id.clone(), day_of(&row.ts).to_string()))
-            .or_default();
-        day.calls += sign;
-        day.errors += sign * i64::from(row.success == Some(0));
-        day.finished += sign * i64::from(row.success.is_some());
+            .or_default()
+            .add(delta);
+        self.totals
+            .entry(function_id.clone())
+            .or_default()
+            .add(delta);
         if let Some(duration) = row.duration_ms {
-            day.duration_sum += sign * duration;
-            day.durations += sign;
             *self
                 .durations
                 .entry((function_id.clone(), bucket(duration)))
@@ -140,6 +164,24 @@ impl Pending {
                     .execute((&function_id, &day))?;
             }
         }
+        let mut add_total = tx.prepare_cached(ADD_TOTAL)?;
+        for (function_id, d) in self.totals.drain() {
+            if d == DayDelta::default() {
+                continue;
+            }
+            add_total.execute((
+                &function_id,
+                d.calls,
+                d.errors,
+                d.finished,
+                d.duration_sum,
+                d.durations,
+            ))?;
+            if d.calls < 0 {
+                tx.prepare_cached(DROP_EMPTY_TOTAL)?
+                    .execute([&function_id])?;
+            }
+        }
         let mut add_duration = tx.prepare_cached(ADD_DURATION)?;
         for ((function_id, lo), n) in self.durations.drain() {
             if n == 0 {
@@ -168,6 +210,12 @@ const ADD_DAY: &str = "INSERT INTO call_days (function_id, day, calls, errors, f
      ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, errors = errors + excluded.errors,
         finished = finished + excluded.finished, duration_sum = duration_sum + excluded.duration_sum,
         durations = durations + excluded.durations";
+const ADD_TOTAL: &str = "INSERT INTO call_totals (function_id, calls, errors, finished, duration_sum, durations)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, errors = errors + excluded.errors,
+        finished = finished + excluded.finished, duration_sum = duration_sum + excluded.duration_sum,
+        durations = durations + excluded.durations";
+const DROP_EMPTY_TOTAL: &str = "DELETE FROM call_totals WHERE function_id = ?1 AND calls = 0";
 const ADD_DURATION: &str = "INSERT INTO call_durations (function_id, lo, n) VALUES (?1, ?2, ?3)
      ON CONFLICT DO UPDATE SET n = n + excluded.n";
 const DROP_EMPTY_DAY: &str =

@@ -95,8 +95,10 @@ pub fn collect(
         &tx,
         "SELECT function_id, calls_total, calls_24h, errors_total, error_rate,
                 mean_duration_ms, p95_duration_ms, last_used_at
-         FROM function_stats WHERE calls_total > 0
-         ORDER BY calls_total DESC, function_id LIMIT ?1",
+         FROM function_stats
+         WHERE function_id IN (SELECT function_id FROM call_totals
+                               ORDER BY calls DESC, function_id LIMIT ?1)
+         ORDER BY calls_total DESC, function_id",
         limit,
         |r| {
             Ok(FunctionLine {
