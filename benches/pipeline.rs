@@ -18,6 +18,9 @@
 //! - idle: the daemon's CPU time and RSS while the spool is quiet.
 
 use std::io::Write;
+
+#[path = "support/mod.rs"]
+mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -58,6 +61,9 @@ fn main() {
     }
     if run("scale") {
         bench_scale(scratch.path());
+    }
+    if run("idle") {
+        bench_idle(scratch.path());
     }
 }
 
@@ -182,6 +188,66 @@ fn generate_calls(db: &Path, sessions: u32) {
     );
 }
 
+/// The daemon with nothing to do: CPU time (user + system, from
+/// /proc/PID/stat) over 60 s after a 5 s settling period, and RSS at the end.
+/// It first ingests 10 000 events, so caches and the page cache are warm as
+/// in production.
+fn bench_idle(dir: &Path) {
+    const SETTLE: Duration = Duration::from_secs(5);
+    const WINDOW: Duration = Duration::from_secs(60);
+    let spool = dir.join("idle-spool");
+    std::fs::create_dir_all(&spool).expect("mkdir");
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    write_realistic_spool(&spool.join("warm.jsonl"), 10_000);
+    let db = dir.join("idle.db");
+    let mut daemon = Command::new(bin())
+        .args(["daemon", "--db"])
+        .arg(&db)
+        .arg("--spool")
+        .arg(&spool)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon");
+    let pid = daemon.id();
+    std::thread::sleep(SETTLE);
+    let before = cpu_ticks(pid);
+    std::thread::sleep(WINDOW);
+    let ticks = cpu_ticks(pid) - before;
+    let rss_kb = rss_kb(pid);
+    nix_kill(pid).expect("SIGTERM");
+    let status = daemon.wait().expect("wait");
+    assert!(status.success(), "daemon exit: {status:?}");
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .expect("sysconf")
+        .expect("CLK_TCK") as f64;
+    println!(
+        "daemon idle over {} s: CPU {:.2} s ({:.3} %), RSS {:.1} MB",
+        WINDOW.as_secs(),
+        ticks as f64 / hz,
+        100.0 * ticks as f64 / hz / WINDOW.as_secs_f64(),
+        rss_kb as f64 / 1024.0
+    );
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
 fn count_calls(conn: &rusqlite::Connection) -> i64 {
     conn.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0))
         .expect("count")
@@ -273,75 +339,10 @@ fn bench_hook(dir: &Path) {
     );
 }
 
-/// ~250k lines shaped like a real spool: sessions with prompts, Pre/Post
-/// pairs of Bash (fn run and other commands), MCP registry calls, edits,
-/// failures.
+/// Writes ~`lines` realistic spool lines to `path` (see `support`).
 fn write_realistic_spool(path: &Path, lines: usize) -> usize {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
-    let mut written = 0;
-    let mut i = 0usize;
-    while written < lines {
-        let session = format!("sess-{:05}", i / 40);
-        let tool_use = format!("toolu_{i:09}");
-        let (tool, extra): (&str, serde_json::Value) = match i % 5 {
-            0 | 1 => (
-                "Bash",
-                serde_json::json!({"command": format!("fn run fn{}_py_data input.csv && fn run sqlite_open_go_infra", i % 97)}),
-            ),
-            2 => (
-                "Bash",
-                serde_json::json!({"command": "git status && cargo test -q 2>&1 | tail -5"}),
-            ),
-            3 => (
-                "mcp__registry__run_function",
-                serde_json::json!({"tool_input": {"function_id": format!("fn{}_ts_net", i % 31), "args": {"n": i}}}),
-            ),
-            _ => (
-                "Edit",
-                serde_json::json!({"file_path": format!("functions/py/data/fn{}.py", i % 97), "lines_added": 4, "lines_removed": 2, "content_sha256": "ab".repeat(32)}),
-            ),
-        };
-        for (k, event) in [
-            "PreToolUse",
-            if i.is_multiple_of(13) {
-                "PostToolUseFailure"
-            } else {
-                "PostToolUse"
-            },
-        ]
-        .iter()
-        .enumerate()
-        {
-            let mut e = serde_json::json!({
-                "session_id": session, "cwd": "/home/dev/fn_registry", "hook_event_name": event,
-                "permission_mode": "default", "tool_name": tool, "tool_use_id": tool_use
-            });
-            for (key, value) in extra.as_object().expect("object") {
-                e[key] = value.clone();
-            }
-            if k == 1 {
-                e["stdout_bytes"] = 4096.into();
-                e["stderr_bytes"] = 0.into();
-                if *event == "PostToolUseFailure" {
-                    e["error"] = "Command failed with exit code 1".into();
-                }
-            }
-            let ts = format!(
-                "2026-11-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-                1 + (i / 86_400) % 28,
-                (i / 3600) % 24,
-                (i / 60) % 60,
-                i % 60,
-                k * 250
-            );
-            // Hook ids are UUIDv7: time-ordered, as in a real spool.
-            let line = serde_json::json!({"v": 1, "id": uuid::Uuid::now_v7().to_string(), "ts": ts, "host": "bench", "event": e});
-            writeln!(out, "{line}").expect("write");
-            written += 1;
-        }
-        i += 1;
-    }
-    written
+    support::write_realistic_spool(&mut out, lines)
 }
 
 fn bench_replay(dir: &Path) {

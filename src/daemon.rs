@@ -163,8 +163,16 @@ async fn wait_for_stop(on_hangup: impl Fn()) -> std::io::Result<&'static str> {
 /// The watcher, or `None` (with a warning) when it cannot be set up: the
 /// rescan interval then does all the work.
 fn watch(config: &DaemonConfig, wake: Sender<()>) -> Option<RecommendedWatcher> {
-    let handler = move |_event: notify::Result<notify::Event>| {
-        // Any event, error or overflow alike, just means "look again".
+    let handler = move |event: notify::Result<notify::Event>| {
+        // inotify reports opens too, and every pass opens the spool files:
+        // waking on those, the daemon would chase its own reads (measured:
+        // 4 % CPU while idle). Any other event, error or overflow alike,
+        // just means "look again".
+        if let Ok(event) = &event {
+            if matches!(event.kind, notify::EventKind::Access(_)) {
+                return;
+            }
+        }
         let _ = wake.send(());
     };
     let mut watcher = match notify::recommended_watcher(handler) {

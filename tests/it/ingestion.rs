@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
 use std::time::Duration;
 
 use rand::Rng;
@@ -402,5 +403,36 @@ fn daemon_follows_rotation_truncation_and_recreation_without_rereading() {
     assert!(
         stderr.contains("events=27 inserted=27 duplicates=0 quarantined=0"),
         "{stderr}"
+    );
+}
+
+/// The daemon's own reads must not wake it: inotify reports opens too, and a
+/// daemon woken by them re-reads the spool in a loop while idle (it did: 4 %
+/// CPU). A consumed file stays in the spool for the quiet period and every
+/// pass opens it, logging "spool file kept": with a 1 s rescan, ~3 s of
+/// idling is a handful of passes, not hundreds.
+#[test]
+fn an_idle_daemon_is_not_woken_by_its_own_reads() {
+    let scratch = Scratch::new();
+    let (code, _) = scratch.hook(&bash_payload("s1", "toolu_1", "csv_read_py_data"));
+    assert_eq!(code, 0);
+    let child = scratch
+        .cmd(&["daemon", "--rescan", "1s"])
+        .env("CALL_MONITOR_LOG", "call_monitor=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon { child };
+    wait_until("the event to be ingested", Duration::from_secs(30), || {
+        scratch.has_schema() && scratch.count("SELECT COUNT(*) FROM events") == 1
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    let passes = stderr.matches("spool file kept").count();
+    assert!(
+        (1..=10).contains(&passes),
+        "{passes} passes over an idle spool in ~3 s"
     );
 }
