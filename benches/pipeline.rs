@@ -200,14 +200,7 @@ fn bench_idle(dir: &Path) {
     std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     write_realistic_spool(&spool.join("warm.jsonl"), 10_000);
     let db = dir.join("idle.db");
-    let mut daemon = Command::new(bin())
-        .args(["daemon", "--db"])
-        .arg(&db)
-        .arg("--spool")
-        .arg(&spool)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("daemon");
+    let mut daemon = spawn_daemon(&db, &spool);
     let pid = daemon.id();
     std::thread::sleep(SETTLE);
     let before = cpu_ticks(pid);
@@ -227,6 +220,18 @@ fn bench_idle(dir: &Path) {
         100.0 * ticks as f64 / hz / WINDOW.as_secs_f64(),
         rss_kb as f64 / 1024.0
     );
+}
+
+/// The daemon with its default settings, logs discarded.
+fn spawn_daemon(db: &Path, spool: &Path) -> std::process::Child {
+    Command::new(bin())
+        .args(["daemon", "--db"])
+        .arg(db)
+        .arg("--spool")
+        .arg(spool)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon")
 }
 
 /// utime + stime of a process, in clock ticks.
@@ -434,14 +439,7 @@ fn bench_latency(dir: &Path) {
     const RATE: f64 = 100.0;
     let spool = dir.join("latency-spool");
     let db = dir.join("latency.db");
-    let mut daemon = Command::new(bin())
-        .args(["daemon", "--db"])
-        .arg(&db)
-        .arg("--spool")
-        .arg(&spool)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("daemon");
+    let mut daemon = spawn_daemon(&db, &spool);
     while !db.exists() {
         std::thread::sleep(Duration::from_millis(10));
     }
