@@ -42,22 +42,21 @@ pub struct CallRow {
 }
 
 impl CallRow {
-    /// Reads the columns `function_id, ts, success, duration_ms` from `row`
-    /// starting at `first`.
-    pub fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
+    /// Reads a row selected as `function_id, ts, success, duration_ms`.
+    pub fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(CallRow {
-            function_id: row.get(first)?,
-            ts: row.get(first + 1)?,
-            success: row.get(first + 2)?,
-            duration_ms: row.get(first + 3)?,
+            function_id: row.get(0)?,
+            ts: row.get(1)?,
+            success: row.get(2)?,
+            duration_ms: row.get(3)?,
         })
     }
 }
 
 /// What calls add to a function's day (`call_days`) or all-time totals
-/// (`call_totals`): the two tables have the same columns.
+/// (`call_totals`): the two tables have the same sums.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct DayDelta {
+struct CallSums {
     calls: i64,
     errors: i64,
     finished: i64,
@@ -65,10 +64,10 @@ struct DayDelta {
     durations: i64,
 }
 
-impl DayDelta {
+impl CallSums {
     /// One call row counted in (`sign` 1) or out (-1).
     fn of(row: &CallRow, sign: i64) -> Self {
-        DayDelta {
+        CallSums {
             calls: sign,
             errors: sign * i64::from(row.success == Some(0)),
             finished: sign * i64::from(row.success.is_some()),
@@ -77,7 +76,7 @@ impl DayDelta {
         }
     }
 
-    fn add(&mut self, other: DayDelta) {
+    fn add(&mut self, other: CallSums) {
         self.calls += other.calls;
         self.errors += other.errors;
         self.finished += other.finished;
@@ -89,8 +88,8 @@ impl DayDelta {
 /// Deltas of the current batch, not yet written.
 #[derive(Debug, Default)]
 pub struct Pending {
-    days: HashMap<(String, String), DayDelta>,
-    totals: HashMap<String, DayDelta>,
+    days: HashMap<(String, String), CallSums>,
+    totals: HashMap<String, CallSums>,
     durations: HashMap<(String, i64), i64>,
     calls: i64,
     events: i64,
@@ -120,7 +119,7 @@ impl Pending {
         let Some(function_id) = &row.function_id else {
             return;
         };
-        let delta = DayDelta::of(row, sign);
+        let delta = CallSums::of(row, sign);
         self.days
             .entry((function_id.clone(), day_of(&row.ts).to_string()))
             .or_default()
@@ -146,7 +145,7 @@ impl Pending {
     pub fn flush(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         let mut add_day = tx.prepare_cached(ADD_DAY)?;
         for ((function_id, day), d) in self.days.drain() {
-            if d == DayDelta::default() {
+            if d == CallSums::default() {
                 continue;
             }
             add_day.execute((
@@ -166,7 +165,7 @@ impl Pending {
         }
         let mut add_total = tx.prepare_cached(ADD_TOTAL)?;
         for (function_id, d) in self.totals.drain() {
-            if d == DayDelta::default() {
+            if d == CallSums::default() {
                 continue;
             }
             add_total.execute((
@@ -267,11 +266,15 @@ pub fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
 
+    fn migrated() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::migrations::apply(&mut conn, crate::migrations::MIGRATIONS).unwrap();
+        conn
+    }
+
     #[test]
     fn buckets_match_the_migrations_table() {
-        let conn = Connection::open_in_memory().unwrap();
-        let mut conn = conn;
-        crate::migrations::apply(&mut conn, crate::migrations::MIGRATIONS).unwrap();
+        let conn = migrated();
         let table: Vec<i64> = conn
             .prepare("SELECT lo FROM duration_buckets ORDER BY lo")
             .unwrap()
@@ -307,9 +310,7 @@ mod tests {
 
     #[test]
     fn bucket_middles_are_within_half_a_percent() {
-        let conn = Connection::open_in_memory().unwrap();
-        let mut conn = conn;
-        crate::migrations::apply(&mut conn, crate::migrations::MIGRATIONS).unwrap();
+        let conn = migrated();
         let mut stmt = conn
             .prepare("SELECT rep FROM duration_buckets WHERE lo = ?1")
             .unwrap();

@@ -425,7 +425,7 @@ fn write_call(
     let read = |tool_use_id| {
         tx.prepare_cached(CALL_ROW)?
             .query_row((tool_use.session_id, tool_use_id, ordinal as i64), |r| {
-                CallRow::from_row(r, 0)
+                CallRow::from_row(r)
             })
             .optional()
     };
@@ -441,7 +441,7 @@ fn write_call(
             let id = tx.last_insert_rowid();
             let row = tx
                 .prepare_cached(CALL_ROW_BY_ID)?
-                .query_row([id], |r| CallRow::from_row(r, 0))
+                .query_row([id], CallRow::from_row)
                 .optional()?;
             (None, row)
         }
