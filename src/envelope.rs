@@ -282,6 +282,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for EventSlot<'a> {
 
 /// Parses one line (without its trailing `\n`).
 pub fn parse(line: &[u8]) -> Result<Envelope<'_>, Rejection> {
+    // JSON would take the CR of a CRLF ending as whitespace, but no writer
+    // that follows the contract produces one: such a line comes from a tool
+    // that does not know the format, and is kept aside rather than guessed.
+    if line.last() == Some(&b'\r') {
+        return Err(Rejection::Shape("line ends in CR (a CRLF line ending)"));
+    }
     let text = std::str::from_utf8(line).map_err(|e| Rejection::InvalidUtf8 {
         at: e.valid_up_to(),
     })?;
@@ -392,6 +398,7 @@ mod tests {
             (br#"{"v":1,"id":"a","id":"SECRET","ts":"2026-11-24T13:53:42Z","event":{"hook_event_name":"x"}}"#, "duplicate"),
             (br#"{"v":1,"id":"a","ts":"2026-11-24T13:53:42Z","event":{"hook_event_name":"x","k":1,"k":"SECRET"}}"#, "duplicate"),
             (br#"{"v":1,"id":"a","ts":"2026-11-24T13:53:42Z","event":{"hook_event_name":"x"}} SECRET"#, "trailing"),
+            (b"{\"v\":1,\"id\":\"SECRET\",\"ts\":\"2026-11-24T13:53:42Z\",\"event\":{\"hook_event_name\":\"x\"}}\r", "CRLF"),
         ];
         for (line, needle) in cases {
             let reason = rejected(line).to_string();

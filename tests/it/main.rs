@@ -4,6 +4,7 @@ mod bash_props;
 mod classification;
 mod cli;
 mod function_stats;
+mod hostile;
 mod ingestion;
 mod insight;
 mod migrations_upgrade;
