@@ -48,7 +48,7 @@ use rusqlite::InterruptHandle;
 
 use crate::db::{Database, Missing};
 use crate::ingest::recognise::{Recogniser, Sources};
-use crate::ingest::Ingestor;
+use crate::ingest::{IngestError, Ingestor};
 use crate::insight;
 use crate::shutdown::Shutdown;
 use crate::spool::{self, Retired, SpoolError};
@@ -73,6 +73,24 @@ pub struct DaemonConfig {
 
 /// Wait after a wake-up so that a burst is ingested in one transaction.
 const SETTLE: Duration = Duration::from_millis(5);
+
+/// After a pass that could not store (database full, locked past the busy
+/// timeout, unwritable; quarantine directory full), the next attempt waits
+/// from `RETRY_MIN`, doubling with jitter up to `RETRY_MAX`; a clean pass
+/// resets it. Nothing is lost meanwhile: uncommitted lines stay in the spool
+/// behind their checkpoint, and hooks keep appending.
+const RETRY_MIN: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+fn retry_delays() -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::new()
+        .with_min_delay(RETRY_MIN)
+        .with_max_delay(RETRY_MAX)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -196,11 +214,20 @@ fn ingest_loop(
     reload: &AtomicBool,
     woken: &Receiver<()>,
 ) -> crate::ingest::IngestStats {
+    let mut retries = retry_delays();
     while !shutdown.is_triggered() {
         if reload.swap(false, Ordering::SeqCst) {
             reload_classification(&mut ingestor, &config.sources);
         }
-        pass(&mut ingestor, config, shutdown);
+        if let Err(e) = pass(&mut ingestor, config, shutdown) {
+            let delay = retries.next().unwrap_or(RETRY_MAX);
+            warn!(error = %e, retry_in = ?delay, "cannot store; nothing is lost, backing off");
+            if !sleep_unless_stopped(delay, shutdown, woken) {
+                break;
+            }
+            continue;
+        }
+        retries = retry_delays();
         match woken.recv_timeout(config.rescan) {
             Ok(()) => {
                 std::thread::sleep(SETTLE);
@@ -211,6 +238,23 @@ fn ingest_loop(
         }
     }
     ingestor.totals()
+}
+
+/// Waits `delay`, ignoring wake-ups (the spool changing does not make the
+/// database writable) but not shutdown; `false` if the daemon must stop.
+fn sleep_unless_stopped(delay: Duration, shutdown: &Shutdown, woken: &Receiver<()>) -> bool {
+    let deadline = std::time::Instant::now() + delay;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return !shutdown.is_triggered();
+        }
+        match woken.recv_timeout(left) {
+            Ok(()) if shutdown.is_triggered() => return false,
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return false,
+        }
+    }
 }
 
 /// Runs an insight pass every `interval` on its own connection until
@@ -254,25 +298,32 @@ fn reload_classification(ingestor: &mut Ingestor, sources: &Sources) {
     }
 }
 
-/// One pass over the spool.
-fn pass(ingestor: &mut Ingestor, config: &DaemonConfig, shutdown: &Shutdown) {
+/// One pass over the spool. Fails, after trying every file, when storage
+/// does: the caller backs off. A file that cannot be read is only logged
+/// (the others go on; the next pass tries it again).
+fn pass(
+    ingestor: &mut Ingestor,
+    config: &DaemonConfig,
+    shutdown: &Shutdown,
+) -> Result<(), IngestError> {
     let files = match spool::list_files(&config.spool) {
         Ok(files) => files,
         Err(e) => {
             warn!(spool = %config.spool.display(), error = %e, "cannot list the spool");
-            return;
+            return Ok(());
         }
     };
     for path in files {
         if shutdown.is_triggered() {
-            return;
+            break;
         }
         let progress = match ingestor.ingest_file(&path, &|| shutdown.is_triggered(), &mut |_| {}) {
             Ok(progress) => progress,
+            // Nothing was committed for the failed batch; the next attempt
+            // starts again from the same checkpoint.
+            Err(e) if e.is_storage() => return Err(e),
             Err(e) => {
-                // Nothing was committed for the failed batch; the next pass
-                // retries it from the same checkpoint.
-                warn!(error = %e, "ingestion failed; will retry");
+                warn!(error = %e, "cannot read a spool file; will retry");
                 continue;
             }
         };
@@ -285,4 +336,5 @@ fn pass(ingestor: &mut Ingestor, config: &DaemonConfig, shutdown: &Shutdown) {
             Err(e) => warn!(file = %path.display(), error = %e, "cannot retire spool file"),
         }
     }
+    Ok(())
 }

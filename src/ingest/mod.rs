@@ -102,6 +102,15 @@ pub enum IngestError {
     },
 }
 
+impl IngestError {
+    /// Whether the failure is in storage (the database, or the quarantine
+    /// directory) rather than in the file being read: every other file
+    /// would fail the same way right now, so the caller should back off.
+    pub fn is_storage(&self) -> bool {
+        !matches!(self, IngestError::Read { .. })
+    }
+}
+
 /// Where one file stands after [`Ingestor::ingest_file`].
 pub struct FileProgress {
     /// The daemon's descriptor of the file (for [`crate::spool::retire`]).

@@ -3,6 +3,7 @@
 mod bash_props;
 mod classification;
 mod cli;
+mod faults;
 mod function_stats;
 mod hostile;
 mod ingestion;

@@ -25,16 +25,29 @@ pub fn call_monitor() -> Command {
 /// A scratch directory with a database path and a spool path.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
+    db: PathBuf,
 }
 
 impl Scratch {
     pub fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("ops.db");
+        Self { dir, db }
+    }
+    /// A scratch whose database lives at `db` (another file system).
+    pub fn with_db(db: PathBuf) -> Self {
+        Self { db, ..Self::new() }
     }
     pub fn db(&self) -> PathBuf {
-        self.dir.path().join("ops.db")
+        self.db.clone()
+    }
+    /// Where a daemon started with [`Daemon::start_logged`] writes its log.
+    pub fn log(&self) -> PathBuf {
+        self.dir.path().join("daemon.log")
+    }
+    /// The daemon's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
     }
     pub fn spool(&self) -> PathBuf {
         self.dir.path().join("spool")
@@ -48,6 +61,14 @@ impl Scratch {
             .arg("--spool")
             .arg(self.spool());
         cmd
+    }
+    /// Creates the spool directory, private (`0700`), as the daemon would.
+    pub fn private_spool(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let spool = self.spool();
+        std::fs::create_dir_all(&spool).unwrap();
+        std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).unwrap();
+        spool
     }
     /// A read-only connection (the daemon may be writing).
     pub fn read(&self) -> Connection {
@@ -105,12 +126,27 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(scratch: &Scratch, extra: &[&str]) -> Self {
+        Self::spawn(scratch, extra, Stdio::piped())
+    }
+
+    /// A daemon whose log goes to [`Scratch::log`] (appended), for tests
+    /// that read it while it runs or that make it log a lot.
+    pub fn start_logged(scratch: &Scratch, extra: &[&str]) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(scratch.log())
+            .unwrap();
+        Self::spawn(scratch, extra, Stdio::from(log))
+    }
+
+    fn spawn(scratch: &Scratch, extra: &[&str], stderr: Stdio) -> Self {
         let mut args = vec!["daemon", "--rescan", "200ms"];
         args.extend_from_slice(extra);
         let child = scratch
             .cmd(&args)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let daemon = Self { child };

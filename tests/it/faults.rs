@@ -1,0 +1,444 @@
+//! Faults the pipeline must survive without losing or duplicating an event:
+//! crashes and stops mid-ingestion, a full disk under the spool or the
+//! database, a database locked by another process, a crowded spool,
+//! symlinks, a spool with the wrong owner or mode, clocks going backwards.
+//!
+//! The disk-full tests mount a small tmpfs, which needs root (CI runs as
+//! root); elsewhere they say so on stderr and skip.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+
+use crate::support::*;
+
+const LONG: Duration = Duration::from_secs(180);
+
+/// Writes `lines` envelope lines (ids `<prefix>-<i>`) to `path`; returns
+/// the end offset of each line.
+fn write_backlog(path: &Path, prefix: &str, lines: usize) -> Vec<u64> {
+    let mut content = String::new();
+    let mut ends = Vec::with_capacity(lines);
+    for i in 0..lines {
+        content.push_str(&envelope_line(
+            &format!("{prefix}-{i}"),
+            &format!("s{}", i % 7),
+            &format!("{prefix}-tu-{i}"),
+            "a_py_b",
+        ));
+        ends.push(content.len() as u64);
+    }
+    std::fs::write(path, content).unwrap();
+    ends
+}
+
+/// Every line of a backlog stored exactly once, each classified once.
+fn assert_exactly_once(scratch: &Scratch, lines: usize) {
+    let n = lines as i64;
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM events"), n);
+    assert_eq!(
+        scratch.count("SELECT COUNT(DISTINCT envelope_id) FROM events"),
+        n
+    );
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM calls"), n);
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM quarantine"), 0);
+    assert_eq!(scratch.count("SELECT SUM(calls) FROM call_totals"), n);
+}
+
+fn wait_for_events(scratch: &Scratch, n: usize) {
+    wait_until(&format!("{n} events"), LONG, || {
+        scratch.count("SELECT COUNT(*) FROM events") >= n as i64
+    });
+}
+
+// ---------------------------------------------------------------- crashes
+
+#[test]
+fn sigkill_loop_during_a_large_backlog_stores_every_line_once() {
+    const LINES: usize = 30_000;
+    let scratch = Scratch::new();
+    let file = scratch.private_spool().join("backlog.jsonl");
+    let ends = write_backlog(&file, "k", LINES);
+    let mut rng = rand::rng();
+    for _ in 0..8 {
+        let daemon = Daemon::start(&scratch, &[]);
+        std::thread::sleep(Duration::from_millis(rng.random_range(20..600)));
+        daemon.kill();
+        // Whatever was committed, the checkpoint is exactly its lines' end.
+        let stored = scratch.count("SELECT COUNT(*) FROM events") as usize;
+        let offset = scratch.count("SELECT COALESCE(MAX(offset), 0) FROM spool_files") as u64;
+        assert_eq!(offset, stored.checked_sub(1).map_or(0, |i| ends[i]));
+    }
+    let daemon = Daemon::start(&scratch, &[]);
+    wait_for_events(&scratch, LINES);
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    assert_exactly_once(&scratch, LINES);
+}
+
+#[test]
+fn sigterm_mid_backlog_commits_what_was_read_and_exits_0() {
+    const LINES: usize = 40_000;
+    let scratch = Scratch::new();
+    let file = scratch.private_spool().join("backlog.jsonl");
+    let ends = write_backlog(&file, "t", LINES);
+    let daemon = Daemon::start(&scratch, &[]);
+    wait_until("the first batch", LONG, || {
+        scratch.count("SELECT COUNT(*) FROM events") > 0
+    });
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("daemon stopped"), "{stderr}");
+    let stored = scratch.count("SELECT COUNT(*) FROM events") as usize;
+    assert!(stored < LINES, "stopped before the end of the backlog");
+    // The rows are exactly the first `stored` lines, and the checkpoint
+    // stops right after them: nothing half-applied, nothing skipped.
+    assert_eq!(
+        scratch.count(&format!(
+            "SELECT COUNT(*) FROM events WHERE CAST(substr(envelope_id, 3) AS INTEGER) < {stored}"
+        )),
+        stored as i64
+    );
+    assert_eq!(
+        scratch.count("SELECT offset FROM spool_files") as u64,
+        ends[stored - 1]
+    );
+    let daemon = Daemon::start(&scratch, &[]);
+    wait_for_events(&scratch, LINES);
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    assert_exactly_once(&scratch, LINES);
+}
+
+// ---------------------------------------------------------------- resources
+
+/// A small tmpfs, unmounted on drop; `None` (skip) when not root.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIPPED: mounting a tmpfs to fill it needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "root, yet mount -t tmpfs failed");
+        Some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the file system to the last byte; returns the filler.
+    fn fill(&self) -> PathBuf {
+        let filler = self.path().join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        for chunk in [1 << 20, 4096, 1] {
+            let buf = vec![0u8; chunk];
+            while f.write_all(&buf).is_ok() {}
+        }
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn hook_on_a_full_spool_disk_exits_0_says_why_and_tears_nothing() {
+    let Some(fs) = Tmpfs::mount("1m") else { return };
+    let spool = fs.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let filler = fs.fill();
+    let (code, stderr) = run_hook(&spool, &bash_payload("s", "tu-full", "a_py_b"));
+    assert_eq!(code, 0, "the agent is never broken");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+
+    std::fs::remove_file(filler).unwrap();
+    let (code, stderr) = run_hook(&spool, &bash_payload("s", "tu-after", "a_py_b"));
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    let scratch = Scratch::new();
+    let out = succeed(scratch.cmd(&["replay"]).arg(&spool));
+    assert_eq!(
+        out.trim(),
+        "events=1 inserted=1 duplicates=0 quarantined=0",
+        "the failed hook left no torn line"
+    );
+}
+
+#[test]
+fn a_full_database_disk_backs_off_and_resumes_losing_nothing() {
+    let Some(fs) = Tmpfs::mount("24m") else {
+        return;
+    };
+    let scratch = Scratch::with_db(fs.path().join("ops.db"));
+    let spool = scratch.private_spool();
+    let daemon = Daemon::start_logged(&scratch, &[]);
+    write_backlog(&spool.join("a.jsonl"), "a", 100);
+    wait_for_events(&scratch, 100);
+
+    let filler = fs.fill();
+    // Enough rows to outgrow whatever free pages the database and its WAL
+    // still have.
+    const MORE: usize = 8000;
+    write_backlog(&spool.join("b.jsonl"), "b", MORE);
+    wait_until("the daemon to back off", LONG, || {
+        scratch.log_text().contains("backing off")
+    });
+    assert!(
+        scratch.log_text().contains("full"),
+        "the log says the database is full:\n{}",
+        scratch.log_text()
+    );
+    assert!(scratch.count("SELECT COUNT(*) FROM events") < (100 + MORE) as i64);
+
+    std::fs::remove_file(filler).unwrap();
+    wait_for_events(&scratch, 100 + MORE);
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0, "{}", scratch.log_text());
+    assert_exactly_once(&scratch, 100 + MORE);
+}
+
+#[test]
+fn a_database_locked_by_another_process_for_10_s_loses_nothing() {
+    let scratch = Scratch::new();
+    let spool = scratch.private_spool();
+    let daemon = Daemon::start_logged(&scratch, &[]);
+    write_backlog(&spool.join("a.jsonl"), "a", 10);
+    wait_for_events(&scratch, 10);
+
+    // Another process takes the write lock and holds it for 10 s.
+    let mut locker = Command::new("sqlite3")
+        .arg(scratch.db())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sqlite3 (CI installs it)");
+    let mut to_locker = locker.stdin.take().unwrap();
+    writeln!(to_locker, "BEGIN EXCLUSIVE;\nSELECT 'locked';").unwrap();
+    let mut answer = String::new();
+    BufReader::new(locker.stdout.take().unwrap())
+        .read_line(&mut answer)
+        .unwrap();
+    assert_eq!(answer.trim(), "locked");
+    let started = std::time::Instant::now();
+    for i in 0..40 {
+        let (code, _) = scratch.hook(&bash_payload("s", &format!("locked-{i}"), "a_py_b"));
+        assert_eq!(code, 0);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM events"),
+        10,
+        "nothing committed while the lock is held"
+    );
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(started.elapsed()));
+    writeln!(to_locker, "COMMIT;").unwrap();
+    drop(to_locker);
+    assert!(locker.wait().unwrap().success());
+
+    wait_for_events(&scratch, 50);
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0, "{}", scratch.log_text());
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM events"), 50);
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM calls"), 50);
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM quarantine"), 0);
+}
+
+#[test]
+fn ten_thousand_spool_files_are_all_ingested_and_deleted() {
+    const FILES: usize = 10_000;
+    let scratch = Scratch::new();
+    let spool = scratch.private_spool();
+    for i in 0..FILES {
+        std::fs::write(
+            spool.join(format!("f-{i:05}.jsonl")),
+            envelope_line(&format!("f-{i}"), "s", &format!("tu-{i}"), "a_py_b"),
+        )
+        .unwrap();
+    }
+    let daemon = Daemon::start(&scratch, &["--quiet-period", "0s"]);
+    wait_until("every file to be consumed and deleted", LONG, || {
+        spool_files(&spool).is_empty()
+    });
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    assert_exactly_once(&scratch, FILES);
+}
+
+// ---------------------------------------------------------------- file system
+
+#[test]
+fn symlinks_in_the_spool_are_never_followed() {
+    let scratch = Scratch::new();
+    let spool = scratch.private_spool();
+    let outside = scratch.dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let victim = outside.join("victim.jsonl");
+    write_backlog(&victim, "victim", 3);
+    let victim_bytes = std::fs::read(&victim).unwrap();
+    std::os::unix::fs::symlink(&victim, spool.join("link.jsonl")).unwrap();
+    std::os::unix::fs::symlink(&outside, spool.join("dir.jsonl")).unwrap();
+
+    // A planted symlink where the hook will append: refused, not followed.
+    let planted = outside.join("planted.jsonl");
+    let now = chrono::Utc::now();
+    for at in [now, now + chrono::Duration::hours(1)] {
+        std::os::unix::fs::symlink(&planted, call_monitor::spool::hook_file(&spool, at)).unwrap();
+    }
+    let (code, stderr) = scratch.hook(&bash_payload("s", "tu-planted", "a_py_b"));
+    assert_eq!(code, 0);
+    assert!(stderr.contains("event not recorded"), "{stderr}");
+    assert!(!planted.exists(), "the hook wrote through a symlink");
+
+    write_backlog(&spool.join("real.jsonl"), "real", 2);
+    let daemon = Daemon::start(&scratch, &["--quiet-period", "0s"]);
+    wait_until("the real file to be consumed", LONG, || {
+        !spool.join("real.jsonl").exists()
+    });
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM events"), 2);
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM events WHERE envelope_id LIKE 'victim-%'"),
+        0
+    );
+    assert_eq!(std::fs::read(&victim).unwrap(), victim_bytes);
+    assert!(std::fs::symlink_metadata(spool.join("link.jsonl")).is_ok());
+    assert!(!planted.exists());
+}
+
+#[test]
+fn a_spool_with_the_wrong_mode_owner_or_type_is_refused_clearly() {
+    let scratch = Scratch::new();
+    let spool = scratch.private_spool();
+    let refused = |what: &str, needle: &str| {
+        for args in [vec!["daemon"], vec!["replay", spool.to_str().unwrap()]] {
+            let out = scratch.cmd(&args).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{what}: {args:?} accepted it");
+            assert!(stderr.contains(needle), "{what}: {args:?}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+        let (code, stderr) = scratch.hook(&bash_payload("s", "t", "a_py_b"));
+        assert_eq!(code, 0, "{what}: the hook still exits 0");
+        assert!(stderr.contains(needle), "{what}: hook: {stderr}");
+    };
+
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    refused("mode 0755", "chmod 700");
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).unwrap();
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(&spool, Some(65534), None).unwrap();
+        refused("owned by nobody", "owned by uid 65534");
+        std::os::unix::fs::chown(&spool, Some(0), None).unwrap();
+    } else {
+        eprintln!("SKIPPED (wrong owner): giving the spool away needs root");
+    }
+    let real = scratch.dir.path().join("real-spool");
+    std::fs::rename(&spool, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &spool).unwrap();
+    refused("a symlink", "symlink");
+    assert!(spool_files(&real).is_empty(), "nothing written anywhere");
+}
+
+#[test]
+fn clocks_going_backwards_lose_nothing_and_delete_nothing_early() {
+    let scratch = Scratch::new();
+    let spool = scratch.private_spool();
+    // Event times out of order: the Post is earlier than its Pre, the
+    // session's end earlier than a later tool use.
+    let line = |id: &str, ts: &str, event: serde_json::Value| {
+        format!(
+            "{}\n",
+            serde_json::json!({"v": 1, "id": id, "ts": ts, "host": "h", "event": event})
+        )
+    };
+    let bash = |hook: &str| {
+        serde_json::json!({"session_id": "back", "hook_event_name": hook, "tool_name": "Bash",
+                           "tool_use_id": "tu-back", "command": "fn run a_py_b"})
+    };
+    let content = [
+        line("c1", "2026-11-24T10:00:05.000Z", bash("PreToolUse")),
+        line("c2", "2026-11-24T10:00:01.000Z", bash("PostToolUse")),
+        line(
+            "c3",
+            "2026-11-24T09:59:00.000Z",
+            serde_json::json!({"session_id": "back", "hook_event_name": "SessionEnd"}),
+        ),
+    ]
+    .concat();
+    let file = spool.join("skewed.jsonl");
+    std::fs::write(&file, content).unwrap();
+    // Written "in the future": the clock went back after the write.
+    let future = SystemTime::now() + Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(future)
+        .unwrap();
+
+    let daemon = Daemon::start(&scratch, &["--quiet-period", "1s"]);
+    wait_for_events(&scratch, 3);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        file.exists(),
+        "a file modified 'in the future' is not yet quiet: never deleted early"
+    );
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(5))
+        .unwrap();
+    wait_until("the file to be retired", LONG, || !file.exists());
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, 0, "{stderr}");
+
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM events"), 3);
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM calls"), 1);
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM calls WHERE duration_ms < 0"),
+        0,
+        "a backwards clock is not a negative duration"
+    );
+    let conn = scratch.read();
+    let (started, ended): (String, String) = conn
+        .query_row(
+            "SELECT started_at, ended_at FROM sessions WHERE session_id = 'back'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        started, "2026-11-24T09:59:00.000Z",
+        "the earliest time seen"
+    );
+    assert_eq!(ended, "2026-11-24T09:59:00.000Z");
+}
