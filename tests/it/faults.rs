@@ -371,62 +371,76 @@ fn a_spool_with_the_wrong_mode_owner_or_type_is_refused_clearly() {
 fn clocks_going_backwards_lose_nothing_and_delete_nothing_early() {
     let scratch = Scratch::new();
     let spool = scratch.private_spool();
-    // Event times out of order: the Post is earlier than its Pre, the
-    // session's end earlier than a later tool use.
+    // Event times out of order: each Post is earlier than its Pre (one pair
+    // in one batch, the other across two files, so two transactions), the
+    // session's end earlier than its tool uses.
     let line = |id: &str, ts: &str, event: serde_json::Value| {
         format!(
             "{}\n",
             serde_json::json!({"v": 1, "id": id, "ts": ts, "host": "h", "event": event})
         )
     };
-    let bash = |hook: &str| {
+    let bash = |hook: &str, tool_use: &str| {
         serde_json::json!({"session_id": "back", "hook_event_name": hook, "tool_name": "Bash",
-                           "tool_use_id": "tu-back", "command": "fn run a_py_b"})
+                           "tool_use_id": tool_use, "command": "fn run a_py_b"})
     };
-    let content = [
-        line("c1", "2026-11-24T10:00:05.000Z", bash("PreToolUse")),
-        line("c2", "2026-11-24T10:00:01.000Z", bash("PostToolUse")),
+    let first = [
+        line("c1", "2026-11-24T10:00:05.000Z", bash("PreToolUse", "tu-1")),
+        line("c2", "2026-11-24T10:00:09.000Z", bash("PreToolUse", "tu-2")),
         line(
             "c3",
+            "2026-11-24T10:00:02.000Z",
+            bash("PostToolUse", "tu-2"),
+        ),
+    ];
+    let second = [
+        line(
+            "c4",
+            "2026-11-24T10:00:01.000Z",
+            bash("PostToolUse", "tu-1"),
+        ),
+        line(
+            "c5",
             "2026-11-24T09:59:00.000Z",
             serde_json::json!({"session_id": "back", "hook_event_name": "SessionEnd"}),
         ),
-    ]
-    .concat();
-    let file = spool.join("skewed.jsonl");
-    std::fs::write(&file, content).unwrap();
-    // Written "in the future": the clock went back after the write.
-    let future = SystemTime::now() + Duration::from_secs(3600);
-    std::fs::File::options()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_modified(future)
-        .unwrap();
+    ];
+    let files = [spool.join("skewed-a.jsonl"), spool.join("skewed-b.jsonl")];
+    // Written "in the future": the clock went back after the writes.
+    let set_mtime = |at: SystemTime| {
+        for file in &files {
+            std::fs::File::options()
+                .write(true)
+                .open(file)
+                .unwrap()
+                .set_modified(at)
+                .unwrap();
+        }
+    };
+    std::fs::write(&files[0], first.concat()).unwrap();
+    std::fs::write(&files[1], second.concat()).unwrap();
+    set_mtime(SystemTime::now() + Duration::from_secs(3600));
 
     let daemon = Daemon::start(&scratch, &["--quiet-period", "1s"]);
-    wait_for_events(&scratch, 3);
+    wait_for_events(&scratch, 5);
     std::thread::sleep(Duration::from_secs(2));
     assert!(
-        file.exists(),
+        files.iter().all(|f| f.exists()),
         "a file modified 'in the future' is not yet quiet: never deleted early"
     );
-    std::fs::File::options()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_modified(SystemTime::now() - Duration::from_secs(5))
-        .unwrap();
-    wait_until("the file to be retired", LONG, || !file.exists());
+    set_mtime(SystemTime::now() - Duration::from_secs(5));
+    wait_until("the files to be retired", LONG, || {
+        files.iter().all(|f| !f.exists())
+    });
     let (code, stderr) = daemon.terminate();
     assert_eq!(code, 0, "{stderr}");
 
-    assert_eq!(scratch.count("SELECT COUNT(*) FROM events"), 3);
-    assert_eq!(scratch.count("SELECT COUNT(*) FROM calls"), 1);
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM events"), 5);
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM calls"), 2);
     assert_eq!(
-        scratch.count("SELECT COUNT(*) FROM calls WHERE duration_ms < 0"),
-        0,
-        "a backwards clock is not a negative duration"
+        scratch.count("SELECT COUNT(*) FROM calls WHERE duration_ms IS NULL"),
+        2,
+        "a backwards clock is no duration at all, never a negative one"
     );
     let conn = scratch.read();
     let (started, ended): (String, String) = conn

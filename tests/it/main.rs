@@ -5,6 +5,7 @@ mod classification;
 mod cli;
 mod faults;
 mod function_stats;
+mod fuzz_regressions;
 mod hostile;
 mod ingestion;
 mod insight;
