@@ -16,6 +16,10 @@
 //! - scale: `status --top 20` (goal < 100 ms at 10 M calls) and
 //!   `sequences --detect --json` on 1 M and 10 M calls.
 //! - idle: the daemon's CPU time and RSS while the spool is quiet.
+//! - soak: 200k realistic events appended at a steady rate (default 2000/s,
+//!   `CALL_MONITOR_SOAK_RATE`) into rotating spool files while the daemon
+//!   ingests, deletes consumed files and runs insight passes every 10 s;
+//!   its RSS sampled every second must stay flat.
 
 use std::io::Write;
 
@@ -65,6 +69,122 @@ fn main() {
     if run("idle") {
         bench_idle(scratch.path());
     }
+    if run("soak") {
+        bench_soak(scratch.path());
+    }
+}
+
+fn bench_soak(dir: &Path) {
+    const EVENTS: usize = 200_000;
+    const PER_FILE: usize = 20_000;
+    let rate: usize = std::env::var("CALL_MONITOR_SOAK_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(2000);
+    let spool = dir.join("soak-spool");
+    std::fs::create_dir_all(&spool).expect("mkdir");
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let mut lines = Vec::new();
+    support::write_realistic_spool(&mut lines, EVENTS);
+    let lines: Vec<&[u8]> = lines.split_inclusive(|&b| b == b'\n').collect();
+    let db = dir.join("soak.db");
+    let mut daemon = Command::new(bin())
+        .args([
+            "daemon",
+            "--interval",
+            "10s",
+            "--quiet-period",
+            "2s",
+            "--db",
+        ])
+        .arg(&db)
+        .arg("--spool")
+        .arg(&spool)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("daemon");
+    let pid = daemon.id();
+    let started = Instant::now();
+    let mut samples: Vec<(f64, u64)> = Vec::new();
+    let mut next_sample = Duration::ZERO;
+    // One write per line, like a hook; a new file every PER_FILE lines,
+    // like the hourly hook files; paced in 10 ms ticks.
+    let tick = Duration::from_millis(10);
+    let per_tick = (rate / 100).max(1);
+    let mut out = None;
+    for (i, chunk) in lines.chunks(per_tick).enumerate() {
+        for (j, line) in chunk.iter().enumerate() {
+            let n = i * per_tick + j;
+            if n.is_multiple_of(PER_FILE) {
+                out = Some(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(spool.join(format!("soak-{:03}.jsonl", n / PER_FILE)))
+                        .expect("spool file"),
+                );
+            }
+            out.as_mut().expect("open").write_all(line).expect("append");
+        }
+        if started.elapsed() >= next_sample {
+            samples.push((started.elapsed().as_secs_f64(), rss_kb(pid)));
+            next_sample += Duration::from_secs(1);
+        }
+        let due = tick * (i as u32 + 1);
+        std::thread::sleep(due.saturating_sub(started.elapsed()));
+    }
+    let written = started.elapsed();
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    conn.busy_timeout(Duration::from_secs(10)).expect("busy");
+    while count(&conn) < EVENTS as i64 {
+        std::thread::sleep(Duration::from_millis(200));
+        if started.elapsed() >= next_sample {
+            samples.push((started.elapsed().as_secs_f64(), rss_kb(pid)));
+            next_sample += Duration::from_secs(1);
+        }
+    }
+    let caught_up = started.elapsed();
+    // The first half includes the warm-up (page caches filling to their
+    // bound); flat means the second half does not climb.
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    let second_half: Vec<u64> = samples[samples.len() / 2..].iter().map(|s| s.1).collect();
+    let third = second_half.len() / 3;
+    let mean = |s: &[u64]| mb(s.iter().sum::<u64>()) / s.len().max(1) as f64;
+    println!(
+        "soak: {EVENTS} events at {rate}/s written in {:.1} s, all stored {:.1} s after the start; RSS over the second half ({} samples): min {:.1} MB, max {:.1} MB, mean of its first third {:.1} MB, of its last third {:.1} MB",
+        written.as_secs_f64(),
+        caught_up.as_secs_f64(),
+        second_half.len(),
+        mb(*second_half.iter().min().unwrap_or(&0)),
+        mb(*second_half.iter().max().unwrap_or(&0)),
+        mean(&second_half[..third]),
+        mean(&second_half[second_half.len() - third..]),
+    );
+    println!("soak: daemon memory at the end: {}", memory_breakdown(pid));
+    let shown: Vec<String> = samples
+        .iter()
+        .step_by((samples.len() / 10).max(1))
+        .map(|(t, kb)| format!("{t:.0}s={:.1}", *kb as f64 / 1024.0))
+        .collect();
+    println!("soak RSS (MB) over time: {}", shown.join(" "));
+    nix_kill(pid).expect("SIGTERM");
+    assert!(daemon.wait().expect("wait").success());
+}
+
+/// Where a process's resident memory is: heap and stacks (anonymous),
+/// mapped files, shared memory (SQLite's WAL index).
+fn memory_breakdown(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .filter(|l| {
+            ["RssAnon:", "RssFile:", "RssShmem:"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `status --top 20` and `sequences --detect --json` on databases of 1 M

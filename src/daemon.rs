@@ -9,7 +9,14 @@
 //!    spool's deletion protocol allows ([`spool::retire`]). It runs a pass
 //!    when woken, and at least every `rescan` interval, which catches
 //!    whatever the watcher missed (queue overflow, events lost while the
-//!    watcher was being set up, file systems without inotify).
+//!    watcher was being set up, file systems without inotify). A pass that
+//!    cannot *store* (database full, locked past the busy timeout,
+//!    unwritable; quarantine directory full) stops early and the next one
+//!    waits, backing off from 200 ms to 5 s; wake-ups do not shorten that
+//!    wait (more spool lines do not make the database writable), shutdown
+//!    does. The lines wait in the spool behind their checkpoint: nothing is
+//!    lost. A file that cannot be *read* is logged and skipped; the others
+//!    go on.
 //! 4. SIGHUP: rules (`--rules`) and the registry catalog are loaded again
 //!    before the next pass; if they do not load, the daemon says why and
 //!    keeps classifying with the previous ones.

@@ -9,7 +9,9 @@
 //!   loss may roll back, which the spool checkpoints make safe (offsets are
 //!   committed with their rows, so rolled-back rows are simply read again);
 //! - a busy timeout, so short lock contention is waited out, not failed;
-//! - a page cache large enough for the indexes a long ingest touches, and
+//! - an 8 MiB page cache per connection: enough for the index pages an
+//!   ingest touches (a 64 MiB one replayed no faster), and a bound on the
+//!   memory a long-running daemon settles at (BENCHMARKS.md, soak); and
 //!   WAL checkpoints every ~40 MB rather than every 4 MB;
 //! - the schema brought up to date by [`crate::migrations`].
 //!
@@ -187,7 +189,7 @@ fn configure(conn: &Connection, path: &str) -> Result<(), OpenError> {
     // rewrites the same hot index pages in every batch, and fewer, larger
     // checkpoints copy each of them back fewer times (~5 % of replay).
     conn.execute_batch(
-        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -8192;
          PRAGMA wal_autocheckpoint = 10000;",
     )
     .map_err(fail)
