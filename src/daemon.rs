@@ -251,17 +251,18 @@ fn ingest_loop(
 /// database writable) but not shutdown; `false` if the daemon must stop.
 fn sleep_unless_stopped(delay: Duration, shutdown: &Shutdown, woken: &Receiver<()>) -> bool {
     let deadline = std::time::Instant::now() + delay;
-    loop {
+    // Shutdown raises the flag, then sends a wake-up: checking the flag
+    // after every return from the channel cannot miss it.
+    while !shutdown.is_triggered() {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
-            return !shutdown.is_triggered();
+            return true;
         }
-        match woken.recv_timeout(left) {
-            Ok(()) if shutdown.is_triggered() => return false,
-            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return false,
+        if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(left) {
+            return false;
         }
     }
+    false
 }
 
 /// Runs an insight pass every `interval` on its own connection until
@@ -305,14 +306,20 @@ fn reload_classification(ingestor: &mut Ingestor, sources: &Sources) {
     }
 }
 
-/// One pass over the spool. Fails, after trying every file, when storage
-/// does: the caller backs off. A file that cannot be read is only logged
-/// (the others go on; the next pass tries it again).
+/// One pass over the spool; an error means the caller should back off.
+/// - Storage failing as a whole (database full or locked, …) stops the
+///   pass at once: the other files would only fail the same way.
+/// - A file whose lines cannot be stored (a constraint one of them breaks:
+///   a bug) does not hold the others up; the pass goes on and fails at
+///   the end, so that file is retried after the back-off, not on every
+///   wake-up.
+/// - A file that cannot be read is only logged; the next pass tries again.
 fn pass(
     ingestor: &mut Ingestor,
     config: &DaemonConfig,
     shutdown: &Shutdown,
 ) -> Result<(), IngestError> {
+    let mut stuck = None;
     let files = match spool::list_files(&config.spool) {
         Ok(files) => files,
         Err(e) => {
@@ -328,9 +335,14 @@ fn pass(
             Ok(progress) => progress,
             // Nothing was committed for the failed batch; the next attempt
             // starts again from the same checkpoint.
-            Err(e) if e.is_storage() => return Err(e),
-            Err(e) => {
+            Err(e) if e.is_storage_wide() => return Err(e),
+            Err(e @ IngestError::Read { .. }) => {
                 warn!(error = %e, "cannot read a spool file; will retry");
+                continue;
+            }
+            Err(e) => {
+                warn!(file = %path.display(), error = %e, "cannot store this file's lines; the other files go on");
+                stuck.get_or_insert(e);
                 continue;
             }
         };
@@ -343,5 +355,5 @@ fn pass(
             Err(e) => warn!(file = %path.display(), error = %e, "cannot retire spool file"),
         }
     }
-    Ok(())
+    stuck.map_or(Ok(()), Err)
 }

@@ -103,11 +103,30 @@ pub enum IngestError {
 }
 
 impl IngestError {
-    /// Whether the failure is in storage (the database, or the quarantine
-    /// directory) rather than in the file being read: every other file
-    /// would fail the same way right now, so the caller should back off.
-    pub fn is_storage(&self) -> bool {
-        !matches!(self, IngestError::Read { .. })
+    /// Whether storage as a whole is failing — the database full, locked
+    /// past the busy timeout, read-only, corrupt or failing I/O, or the
+    /// quarantine directory unwritable — rather than this file or its
+    /// lines: every other file would fail the same way right now.
+    pub fn is_storage_wide(&self) -> bool {
+        use rusqlite::ErrorCode::*;
+        match self {
+            IngestError::Read { .. } => false,
+            IngestError::Quarantine { .. } => true,
+            IngestError::Store { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    DiskFull
+                        | DatabaseBusy
+                        | DatabaseLocked
+                        | ReadOnly
+                        | SystemIoFailure
+                        | CannotOpen
+                        | OutOfMemory
+                        | DatabaseCorrupt
+                        | NotADatabase
+                )
+            ),
+        }
     }
 }
 

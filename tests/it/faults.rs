@@ -271,6 +271,42 @@ fn a_database_locked_by_another_process_for_10_s_loses_nothing() {
 }
 
 #[test]
+fn a_file_that_cannot_be_stored_does_not_hold_up_the_others() {
+    let scratch = Scratch::new();
+    let spool = scratch.private_spool();
+    let daemon = Daemon::start_logged(&scratch, &[]);
+    // A trigger stands in for a bug: one line breaks a constraint, so its
+    // file's batch fails every time it is tried.
+    let writer = rusqlite::Connection::open(scratch.db()).unwrap();
+    writer.busy_timeout(Duration::from_secs(10)).unwrap();
+    writer
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.envelope_id = 'p-1'
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
+        )
+        .unwrap();
+    write_backlog(&spool.join("a-poisoned.jsonl"), "p", 3);
+    write_backlog(&spool.join("b-fine.jsonl"), "f", 5);
+    wait_for_events(&scratch, 5);
+    wait_until("the failure to be logged", LONG, || {
+        scratch
+            .log_text()
+            .contains("cannot store this file's lines")
+    });
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM events WHERE envelope_id LIKE 'p-%'"),
+        0,
+        "the poisoned batch is rolled back whole"
+    );
+
+    writer.execute_batch("DROP TRIGGER poison").unwrap();
+    wait_for_events(&scratch, 8);
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0, "{}", scratch.log_text());
+    assert_exactly_once(&scratch, 8);
+}
+
+#[test]
 fn ten_thousand_spool_files_are_all_ingested_and_deleted() {
     const FILES: usize = 10_000;
     let scratch = Scratch::new();
