@@ -55,6 +55,16 @@ fn wait_for_events(scratch: &Scratch, n: usize) {
     });
 }
 
+/// A fresh daemon ingests the rest of a backlog, stops cleanly, and every
+/// line is stored exactly once.
+fn restart_and_finish(scratch: &Scratch, lines: usize) {
+    let daemon = Daemon::start(scratch, &[]);
+    wait_for_events(scratch, lines);
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    assert_exactly_once(scratch, lines);
+}
+
 // ---------------------------------------------------------------- crashes
 
 #[test]
@@ -73,11 +83,7 @@ fn sigkill_loop_during_a_large_backlog_stores_every_line_once() {
         let offset = scratch.count("SELECT COALESCE(MAX(offset), 0) FROM spool_files") as u64;
         assert_eq!(offset, stored.checked_sub(1).map_or(0, |i| ends[i]));
     }
-    let daemon = Daemon::start(&scratch, &[]);
-    wait_for_events(&scratch, LINES);
-    let (code, stderr) = daemon.terminate();
-    assert_eq!(code, 0, "{stderr}");
-    assert_exactly_once(&scratch, LINES);
+    restart_and_finish(&scratch, LINES);
 }
 
 #[test]
@@ -107,11 +113,7 @@ fn sigterm_mid_backlog_commits_what_was_read_and_exits_0() {
         scratch.count("SELECT offset FROM spool_files") as u64,
         ends[stored - 1]
     );
-    let daemon = Daemon::start(&scratch, &[]);
-    wait_for_events(&scratch, LINES);
-    let (code, stderr) = daemon.terminate();
-    assert_eq!(code, 0, "{stderr}");
-    assert_exactly_once(&scratch, LINES);
+    restart_and_finish(&scratch, LINES);
 }
 
 // ---------------------------------------------------------------- resources
