@@ -4,6 +4,8 @@
 use call_monitor::db::{Database, Missing};
 use rusqlite::{types::Value, Connection};
 
+use crate::support::named_row;
+
 /// The view's columns, in CONTRACT §4 order.
 const COLUMNS: &[&str] = &[
     "function_id",
@@ -64,15 +66,7 @@ fn stats_row(conn: &Connection, function: &str) -> Vec<(String, Value)> {
     let mut stmt = conn
         .prepare("SELECT * FROM function_stats WHERE function_id = ?1")
         .unwrap();
-    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-    stmt.query_row([function], |row| {
-        Ok(names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), row.get::<_, Value>(i).unwrap()))
-            .collect())
-    })
-    .unwrap()
+    stmt.query_row([function], named_row).unwrap()
 }
 
 fn get<'a>(row: &'a [(String, Value)], column: &str) -> &'a Value {

@@ -19,7 +19,7 @@ use call_monitor::db::{Database, Missing};
 use proptest::prelude::*;
 use rusqlite::{types::Value, Connection};
 
-use super::support::{succeed, Scratch};
+use super::support::{named_row, succeed, Scratch};
 
 const FUNCTIONS: &[&str] = &[
     "alpha_py_data",
@@ -264,17 +264,10 @@ fn read(conn: &Connection, view: &str) -> Rows {
     let mut stmt = conn
         .prepare(&format!("SELECT * FROM {view} ORDER BY function_id"))
         .unwrap();
-    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-    stmt.query_map([], |row| {
-        Ok(names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), row.get::<_, Value>(i).unwrap()))
-            .collect())
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+    stmt.query_map([], named_row)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 /// Compares the rollup row with the from-scratch row, column by column.

@@ -240,3 +240,13 @@ pub fn succeed(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A result row as (column name, value) pairs, in the statement's order.
+pub fn named_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Vec<(String, rusqlite::types::Value)>> {
+    let stmt: &rusqlite::Statement<'_> = row.as_ref();
+    (0..stmt.column_count())
+        .map(|i| Ok((stmt.column_name(i)?.to_string(), row.get(i)?)))
+        .collect()
+}
