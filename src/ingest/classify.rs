@@ -33,6 +33,7 @@
 //! formulas in the README).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, Params, Transaction};
 
@@ -62,7 +63,7 @@ impl Phase {
 /// time. It keeps a cache of sessions already written, so the per-event
 /// session upsert is skipped when it could not change the row.
 pub struct Classifier {
-    recogniser: Recogniser,
+    recogniser: Arc<Recogniser>,
     sessions: HashMap<String, SessionSeen>,
     rollups: rollups::Pending,
 }
@@ -83,7 +84,7 @@ const SESSION_CACHE_MAX: usize = 100_000;
 impl Classifier {
     pub fn new(recogniser: Recogniser) -> Self {
         Classifier {
-            recogniser,
+            recogniser: Arc::new(recogniser),
             sessions: HashMap::new(),
             rollups: rollups::Pending::default(),
         }
@@ -91,7 +92,13 @@ impl Classifier {
 
     /// Uses new rules or a new catalog from the next batch on.
     pub fn set_recogniser(&mut self, recogniser: Recogniser) {
-        self.recogniser = recogniser;
+        self.recogniser = Arc::new(recogniser);
+    }
+
+    /// The recogniser in use, to recognise a batch ahead on another thread
+    /// ([`recognise_ahead`]).
+    pub fn recogniser(&self) -> Arc<Recogniser> {
+        Arc::clone(&self.recogniser)
     }
 
     /// Forgets cached state; called when a transaction rolls back.
@@ -100,22 +107,17 @@ impl Classifier {
         self.rollups.clear();
     }
 
-    /// Applies the envelopes newly stored in `tx`, in order.
+    /// Applies the envelopes newly stored in `tx`, in order. `ahead` holds,
+    /// position by position, facts already recognised ([`recognise_ahead`]);
+    /// an event that needs facts and has none there is recognised now.
     pub fn apply_batch(
         &mut self,
         tx: &Transaction<'_>,
-        batch: &[Envelope<'_>],
+        batch: &[&Envelope<'_>],
+        mut ahead: Vec<Option<Facts>>,
     ) -> rusqlite::Result<()> {
-        // A Pre whose Post comes later in the same batch writes nothing: the
-        // Post writes the complete row at once (one insert, not two writes).
-        let mut post_at: HashMap<(&str, &str), usize> = HashMap::new();
-        for (i, env) in batch.iter().enumerate() {
-            if let (Some(Phase::Post { .. }), Some(key)) =
-                (Phase::of(env.hook_event_name()), pair_key(env))
-            {
-                post_at.entry(key).or_insert(i);
-            }
-        }
+        ahead.resize_with(batch.len(), || None);
+        let plan = recognition_plan(batch);
         let mut starts: HashMap<(&str, &str), &str> = HashMap::new();
         let mut touched: HashSet<&str> = HashSet::new();
         for (i, env) in batch.iter().enumerate() {
@@ -128,13 +130,15 @@ impl Classifier {
                 continue;
             };
             let key = pair_key(env);
-            if let (Phase::Pre, Some(key)) = (phase, key) {
-                if post_at.get(&key).is_some_and(|&post| post > i) {
+            if plan[i] == Plan::StartOnly {
+                if let Some(key) = key {
                     starts.insert(key, ts);
-                    continue;
                 }
+                continue;
             }
-            let facts = self.recogniser.recognise(env);
+            let facts = ahead[i]
+                .take()
+                .unwrap_or_else(|| self.recogniser.recognise(env));
             if facts.is_empty() {
                 continue;
             }
@@ -223,6 +227,59 @@ impl Classifier {
         seen.has_host |= has_host;
         Ok(())
     }
+}
+
+/// What [`Classifier::apply_batch`] does with each event of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Not a tool-use event of a session: no facts.
+    Skip,
+    /// A Pre whose Post comes later in the same batch: it only lends its
+    /// start time, and the Post writes the complete row at once (one
+    /// insert, not two writes).
+    StartOnly,
+    /// Recognised and recorded.
+    Record,
+}
+
+fn recognition_plan(batch: &[&Envelope<'_>]) -> Vec<Plan> {
+    let mut post_at: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, env) in batch.iter().enumerate() {
+        if let (Some(Phase::Post { .. }), Some(key)) =
+            (Phase::of(env.hook_event_name()), pair_key(env))
+        {
+            post_at.entry(key).or_insert(i);
+        }
+    }
+    batch
+        .iter()
+        .enumerate()
+        .map(|(i, env)| match Phase::of(env.hook_event_name()) {
+            _ if env.field("session_id").is_none() => Plan::Skip,
+            None => Plan::Skip,
+            Some(Phase::Pre)
+                if pair_key(env)
+                    .and_then(|key| post_at.get(&key))
+                    .is_some_and(|&post| post > i) =>
+            {
+                Plan::StartOnly
+            }
+            Some(_) => Plan::Record,
+        })
+        .collect()
+}
+
+/// The facts of the events of `batch` that [`Classifier::apply_batch`]
+/// will record if they are all new — pure, so it can run on another thread
+/// ahead of the database work. (An event found to be a duplicate just has
+/// its facts dropped; the rare event that needs facts it was not planned
+/// for, a Pre whose Post turned out a duplicate, is recognised then.)
+pub fn recognise_ahead(recogniser: &Recogniser, batch: &[&Envelope<'_>]) -> Vec<Option<Facts>> {
+    recognition_plan(batch)
+        .into_iter()
+        .zip(batch)
+        .map(|(plan, env)| (plan == Plan::Record).then(|| recogniser.recognise(env)))
+        .collect()
 }
 
 /// The pairing key of a tool-use event.
@@ -338,8 +395,10 @@ const CALL_END: &str = record_end_sql!(
 /// `RETURNING`: SQLite runs it like a trigger, with a statement journal.)
 const CALL_ROW: &str = "SELECT function_id, ts, success, duration_ms FROM calls
      WHERE session_id = ?1 AND tool_use_id = ?2 AND ordinal = ?3";
-const CALL_ROW_BY_ID: &str =
-    "SELECT function_id, ts, success, duration_ms FROM calls WHERE id = ?1";
+/// A call row written whole, when the tool use has none yet.
+const CALL_INSERT: &str = "INSERT INTO calls (session_id, ts, tool_use_id, ordinal, duration_ms,
+        function_id, tool_used, args_hash, success, error_class)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING";
 const TEST_START: &str = record_start_sql!("test_runs", "passed", "function_id, test_id", "?5, ?6");
 const TEST_END: &str = record_end_sql!(
     "test_runs",
@@ -412,41 +471,70 @@ struct Outcome<'a> {
     snippet: Option<String>,
 }
 
-/// Writes one call row with `upsert` (CALL_START or CALL_END) and reports
-/// the row before and after to the rollups.
+/// One call row as its event writes it: what a fresh insert stores, and so
+/// what the rollups count when nothing was there before.
+struct CallValues<'a> {
+    ordinal: usize,
+    ts: &'a str,
+    duration_ms: Option<i64>,
+    function_id: &'a str,
+    tool_used: &'a str,
+    args_hash: &'a str,
+    success: Option<i64>,
+    error_class: Option<&'a str>,
+}
+
+/// Writes one call row and reports the row before and after to the
+/// rollups. Usually the row is new (a Pre, or a Post whose Pre is in the
+/// same batch): one plain insert, whose row is `values`. Only when the
+/// tool use already has its row (the other phase came in an earlier batch)
+/// does it pair with `upsert` (CALL_START or CALL_END), reading the row
+/// before and after.
 fn write_call(
     tx: &Transaction<'_>,
     rollups: &mut rollups::Pending,
     tool_use: &ToolUse<'_>,
-    ordinal: usize,
+    values: &CallValues<'_>,
     upsert: &str,
     params: impl Params,
 ) -> rusqlite::Result<()> {
-    let read = |tool_use_id| {
+    let inserted = tx.prepare_cached(CALL_INSERT)?.execute((
+        tool_use.session_id,
+        values.ts,
+        tool_use.tool_use_id,
+        values.ordinal as i64,
+        values.duration_ms,
+        values.function_id,
+        values.tool_used,
+        values.args_hash,
+        values.success,
+        values.error_class,
+    ))?;
+    if inserted == 1 {
+        let row = CallRow {
+            function_id: Some(values.function_id.to_string()),
+            ts: values.ts.to_string(),
+            success: values.success,
+            duration_ms: values.duration_ms,
+        };
+        rollups.call_written(None, &row);
+        return Ok(());
+    }
+    // A conflict needs a conflict target: only rows with a tool-use id.
+    let Some(tool_use_id) = tool_use.tool_use_id else {
+        return Ok(());
+    };
+    let read = || {
         tx.prepare_cached(CALL_ROW)?
-            .query_row((tool_use.session_id, tool_use_id, ordinal as i64), |r| {
-                CallRow::from_row(r)
-            })
+            .query_row(
+                (tool_use.session_id, tool_use_id, values.ordinal as i64),
+                CallRow::from_row,
+            )
             .optional()
     };
-    let (before, after) = match tool_use.tool_use_id {
-        Some(tool_use_id) => {
-            let before = read(tool_use_id)?;
-            tx.prepare_cached(upsert)?.execute(params)?;
-            (before, read(tool_use_id)?)
-        }
-        // Without a tool-use id there is no conflict target: a new row.
-        None => {
-            tx.prepare_cached(upsert)?.execute(params)?;
-            let id = tx.last_insert_rowid();
-            let row = tx
-                .prepare_cached(CALL_ROW_BY_ID)?
-                .query_row([id], CallRow::from_row)
-                .optional()?;
-            (None, row)
-        }
-    };
-    if let Some(after) = after {
+    let before = read()?;
+    tx.prepare_cached(upsert)?.execute(params)?;
+    if let Some(after) = read()? {
         rollups.call_written(before.as_ref(), &after);
     }
     Ok(())
@@ -464,6 +552,16 @@ fn record_start(
         ts,
     } = *tool_use;
     for (ordinal, call) in facts.calls.iter().enumerate() {
+        let values = CallValues {
+            ordinal,
+            ts,
+            duration_ms: None,
+            function_id: &call.function_id,
+            tool_used: call.tool_used.as_str(),
+            args_hash: &call.args_hash,
+            success: None,
+            error_class: None,
+        };
         let params = (
             session_id,
             ts,
@@ -473,7 +571,7 @@ fn record_start(
             call.tool_used.as_str(),
             &call.args_hash,
         );
-        write_call(tx, rollups, tool_use, ordinal, CALL_START, params)?;
+        write_call(tx, rollups, tool_use, &values, CALL_START, params)?;
     }
     if !facts.tests.is_empty() {
         let mut stmt = tx.prepare_cached(TEST_START)?;
@@ -507,6 +605,16 @@ fn record_end(
     let ts = outcome.start.unwrap_or(tool_use.ts);
     let success = i64::from(outcome.success);
     for (ordinal, call) in facts.calls.iter().enumerate() {
+        let values = CallValues {
+            ordinal,
+            ts,
+            duration_ms: outcome.duration_ms,
+            function_id: &call.function_id,
+            tool_used: call.tool_used.as_str(),
+            args_hash: &call.args_hash,
+            success: Some(success),
+            error_class: outcome.error_class.as_deref(),
+        };
         let params = (
             session_id,
             ts,
@@ -519,7 +627,7 @@ fn record_end(
             success,
             &outcome.error_class,
         );
-        write_call(tx, rollups, tool_use, ordinal, CALL_END, params)?;
+        write_call(tx, rollups, tool_use, &values, CALL_END, params)?;
     }
     if !facts.tests.is_empty() {
         let mut stmt = tx.prepare_cached(TEST_END)?;

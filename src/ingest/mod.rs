@@ -28,6 +28,7 @@
 //! batch that raced is discarded before it is applied.
 
 pub mod classify;
+pub mod prepare;
 pub mod recognise;
 
 use std::fs::File;
@@ -37,15 +38,15 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::{debug, warn};
 
-use crate::envelope::{self, Envelope, Rejection};
+use crate::envelope::{Envelope, Rejection};
 use crate::tail::{self, LineContent, LineReader, RawLine};
 use crate::{quarantine, timefmt};
+use prepare::{Batches, Prepared};
+pub use prepare::{BATCH_BYTES, BATCH_LINES};
 
-/// Lines per transaction. Large enough to amortise the commit, small enough
-/// that a shutdown never waits long for the batch in hand.
-pub const BATCH_LINES: usize = 4096;
-/// Bytes per transaction, whichever limit comes first.
-pub const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+/// A backlog from which a file is read ahead on a second thread
+/// ([`prepare::read_ahead`]); smaller ones are prepared inline.
+const READ_AHEAD_MIN_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Counts of one run, as printed by `replay`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +200,7 @@ impl Ingestor {
         let size = file.metadata().map_err(read_err)?.len();
         // `stored` is what spool_files holds; `committed` where reading
         // resumes. They differ only after a truncation.
-        let mut stored = stored_offset(&self.conn, &key).map_err(|source| IngestError::Store {
+        let stored = stored_offset(&self.conn, &key).map_err(|source| IngestError::Store {
             path: shown.clone(),
             source,
         })?;
@@ -208,35 +209,72 @@ impl Ingestor {
             warn!(file = %shown, committed, size, "spool file shrank below its checkpoint; reading it again from the start");
             committed = 0;
         }
-        let mut reader = LineReader::new(
+        let reader = LineReader::new(
             file.try_clone().map_err(read_err)?,
             committed,
             &self.quarantine_dir,
         )
         .map_err(read_err)?;
-        loop {
-            let batch = read_batch(&mut reader).map_err(read_err)?;
-            if batch.is_empty() {
-                break;
-            }
-            let start = committed;
-            let end = reader.offset();
-            let Some(stats) = self.commit_batch(path, &key, stored, end, batch)? else {
-                // Another process got there first: continue from where it is.
-                break;
+        let mut position = Position { stored, committed };
+        let result = if size - committed >= READ_AHEAD_MIN_BYTES {
+            let recogniser = self.classifier.recogniser();
+            prepare::read_ahead(reader, &recogniser, |batches| {
+                self.commit_batches(path, &key, &mut position, batches, stop, progress)
+            })
+        } else {
+            let recogniser = self.classifier.recogniser();
+            let mut batches = prepare::Inline {
+                reader,
+                recogniser: &recogniser,
             };
-            stored = end;
-            progress(end - start);
-            self.totals.add(stats);
-            committed = end;
-            if stop() {
-                break;
-            }
-        }
+            self.commit_batches(path, &key, &mut position, &mut batches, stop, progress)
+        };
+        result?;
         Ok(FileProgress {
             file,
-            committed: Some(committed),
+            committed: Some(position.committed),
         })
+    }
+
+    /// Commits the batches `next` yields until it has no more, `stop` says
+    /// so, or another ingester moved the checkpoint.
+    fn commit_batches(
+        &mut self,
+        path: &Path,
+        key: &str,
+        position: &mut Position,
+        batches: &mut dyn Batches,
+        stop: &dyn Fn() -> bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(), IngestError> {
+        loop {
+            let batch = batches.next().map_err(|source| IngestError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let Some(mut batch) = batch else {
+                return Ok(());
+            };
+            let end = batch.end;
+            let committed = self.commit_batch(path, key, position.stored, &mut batch);
+            if !matches!(committed, Ok(Some(_))) {
+                batch.discard();
+            }
+            batches.spent(batch);
+            let Some(stats) = committed? else {
+                // Another process got there first: continue from where it is.
+                return Ok(());
+            };
+            progress(end - position.committed);
+            self.totals.add(stats);
+            *position = Position {
+                stored: end,
+                committed: end,
+            };
+            if stop() {
+                return Ok(());
+            }
+        }
     }
 
     fn commit_batch(
@@ -244,9 +282,9 @@ impl Ingestor {
         path: &Path,
         key: &str,
         stored: u64,
-        end: u64,
-        batch: Vec<RawLine>,
+        batch: &mut Prepared,
     ) -> Result<Option<IngestStats>, IngestError> {
+        let end = batch.end;
         let shown = path.display().to_string();
         let store_err = |source| IngestError::Store {
             path: shown.clone(),
@@ -260,11 +298,14 @@ impl Ingestor {
         let current = stored_offset(&tx, key).map_err(store_err)?;
         if current != stored {
             debug!(file = %shown, current, stored, "checkpoint moved under us; batch left to the other ingester");
-            discard_stashes(batch);
             return Ok(None);
         }
         let now = timefmt::now();
-        let outcome = apply_lines(&tx, &mut self.classifier, &self.quarantine_dir, &shown, &batch, &now)
+        let outcome = batch
+            .lines
+            .with_dependent_mut(|raw, parsed| {
+                apply_lines(&tx, &mut self.classifier, &self.quarantine_dir, &shown, raw, parsed, &now)
+            })
             .and_then(|stats| {
                 tx.execute(
                     "INSERT INTO spool_files (file_key, path, offset, updated_at) VALUES (?1, ?2, ?3, ?4)
@@ -280,10 +321,8 @@ impl Ingestor {
             Ok(stats) => stats,
             Err(e) => {
                 // Rolled back: the classifier's cache may describe rows
-                // that no longer exist, and stashed oversized lines will be
-                // stashed again when the batch is retried.
+                // that no longer exist. (The caller discards the batch.)
                 self.classifier.forget();
-                discard_stashes(batch);
                 return Err(e);
             }
         };
@@ -332,12 +371,13 @@ fn stored_offset(conn: &Connection, key: &str) -> rusqlite::Result<u64> {
 }
 
 /// Stores, classifies or quarantines each line of a batch inside `tx`.
-fn apply_lines(
+fn apply_lines<'a>(
     tx: &Transaction<'_>,
     classifier: &mut classify::Classifier,
     quarantine_dir: &Path,
     file: &str,
-    batch: &[RawLine],
+    raw: &[RawLine],
+    parsed: &mut [prepare::Parsed<'a>],
     now: &str,
 ) -> Result<IngestStats, IngestError> {
     let store_err = |source| IngestError::Store {
@@ -345,56 +385,30 @@ fn apply_lines(
         source,
     };
     let mut stats = IngestStats::default();
-    let mut fresh = Vec::with_capacity(batch.len());
-    for line in batch {
+    let mut fresh = Vec::with_capacity(parsed.len());
+    let mut facts = Vec::with_capacity(parsed.len());
+    for (line, parsed) in raw.iter().zip(parsed.iter_mut()) {
         stats.events += 1;
-        match accept(line) {
+        match &parsed.envelope {
             Ok(env) => {
-                if store_event(tx, &env, now).map_err(store_err)? {
+                if store_event(tx, env, now).map_err(store_err)? {
                     fresh.push(env);
+                    facts.push(parsed.facts.take());
                     stats.inserted += 1;
                 } else {
                     stats.duplicates += 1;
                 }
             }
             Err(rejection) => {
-                quarantine_line(quarantine_dir, tx, file, line, &rejection, now)?;
+                quarantine_line(quarantine_dir, tx, file, line, rejection, now)?;
                 stats.quarantined += 1;
             }
         }
     }
-    classifier.apply_batch(tx, &fresh).map_err(store_err)?;
+    classifier
+        .apply_batch(tx, &fresh, facts)
+        .map_err(store_err)?;
     Ok(stats)
-}
-
-fn read_batch(reader: &mut LineReader) -> io::Result<Vec<RawLine>> {
-    let mut batch = Vec::new();
-    let mut bytes = 0;
-    while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
-        match reader.next_line()? {
-            Some(line) => {
-                bytes += line.len;
-                batch.push(line);
-            }
-            None => break,
-        }
-    }
-    Ok(batch)
-}
-
-fn accept(line: &RawLine) -> Result<Envelope<'_>, Rejection> {
-    match &line.content {
-        LineContent::Bytes(bytes) => envelope::parse(bytes),
-        LineContent::Oversized { .. } => Err(Rejection::TooLong { len: line.len }),
-    }
-}
-
-fn discard_stashes(batch: Vec<RawLine>) {
-    for line in batch {
-        if let LineContent::Oversized { stash, .. } = line.content {
-            let _ = std::fs::remove_file(stash);
-        }
-    }
 }
 
 /// Inserts the `events` row; `false` when the envelope was already stored.
@@ -413,4 +427,11 @@ fn store_event(tx: &Transaction<'_>, env: &Envelope<'_>, now: &str) -> rusqlite:
         now,
     ))?;
     Ok(inserted == 1)
+}
+
+/// Where a file stands: the offset `spool_files` holds and the one reading
+/// resumes from (they differ only after a truncation).
+struct Position {
+    stored: u64,
+    committed: u64,
 }

@@ -311,6 +311,45 @@ fn pre_and_post_pair_across_files_in_any_order() {
     );
 }
 
+/// Facts are recognised ahead of the database, planned as if every event
+/// were new: a Pre followed by its Post in the same batch is planned to
+/// lend only its start time. When that Post turns out to be a redelivery,
+/// the Pre must still be recorded (recognised late), pairing with the row
+/// the Post wrote in an earlier run.
+#[test]
+fn a_pre_whose_post_is_a_redelivery_in_the_same_batch_still_pairs() {
+    let scratch = Scratch::new();
+    let pre = r#"{"v":1,"id":"p1","ts":"2026-11-24T10:00:00.000Z","host":"h","event":{"session_id":"s","hook_event_name":"PreToolUse","tool_name":"Bash","tool_use_id":"t1","command":"fn run a_py_x"}}"#;
+    let post = r#"{"v":1,"id":"p2","ts":"2026-11-24T10:00:01.250Z","host":"h","event":{"session_id":"s","hook_event_name":"PostToolUse","tool_name":"Bash","tool_use_id":"t1","command":"fn run a_py_x"}}"#;
+    std::fs::write(scratch.dir.path().join("1.jsonl"), format!("{post}\n")).unwrap();
+    std::fs::write(
+        scratch.dir.path().join("2.jsonl"),
+        format!("{pre}\n{post}\n"),
+    )
+    .unwrap();
+    crate::support::succeed(
+        scratch
+            .cmd(&["replay"])
+            .arg(scratch.dir.path().join("1.jsonl")),
+    );
+    let out = crate::support::succeed(
+        scratch
+            .cmd(&["replay"])
+            .arg(scratch.dir.path().join("2.jsonl")),
+    );
+    assert_eq!(out.trim(), "events=2 inserted=1 duplicates=1 quarantined=0");
+    let row: (String, Option<i64>, Option<i64>) = scratch
+        .read()
+        .query_row("SELECT ts, duration_ms, success FROM calls", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(
+        row,
+        ("2026-11-24T10:00:00.000Z".to_string(), Some(1250), Some(1))
+    );
+}
+
 #[test]
 fn hook_is_bounded_and_never_fails() {
     let scratch = Scratch::new();
