@@ -59,6 +59,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "rollups",
         sql: include_str!("../migrations/005_rollups.sql"),
     },
+    Migration {
+        version: 6,
+        name: "compact_events",
+        sql: include_str!("../migrations/006_compact_events.sql"),
+    },
 ];
 
 /// What [`apply`] did.

@@ -35,6 +35,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::{debug, warn};
 
@@ -300,7 +301,7 @@ impl Ingestor {
             debug!(file = %shown, current, stored, "checkpoint moved under us; batch left to the other ingester");
             return Ok(None);
         }
-        let now = timefmt::now();
+        let now = Now::read();
         let outcome = batch
             .lines
             .with_dependent_mut(|raw, parsed| {
@@ -311,7 +312,7 @@ impl Ingestor {
                     "INSERT INTO spool_files (file_key, path, offset, updated_at) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (file_key) DO UPDATE SET path = excluded.path, offset = excluded.offset,
                                                           updated_at = excluded.updated_at",
-                    (key, &shown, end as i64, &now),
+                    (key, &shown, end as i64, &now.text),
                 )
                 .map_err(store_err)?;
                 tx.commit().map_err(store_err)?;
@@ -337,7 +338,7 @@ fn quarantine_line(
     file: &str,
     line: &RawLine,
     rejection: &Rejection,
-    now: &str,
+    now: &Now,
 ) -> Result<(), IngestError> {
     let q_err = |source| IngestError::Quarantine {
         path: file.to_string(),
@@ -353,7 +354,7 @@ fn quarantine_line(
     warn!(file, offset = line.offset, length = line.len, reason = %rejection, "line quarantined");
     tx.execute(
             "INSERT INTO quarantine (file, offset, length, sha256, reason, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            (file, line.offset as i64, line.len as i64, &sha256, rejection.to_string(), now),
+            (file, line.offset as i64, line.len as i64, &sha256, rejection.to_string(), &now.text),
         )
         .map_err(|source| IngestError::Store { path: file.to_string(), source })?;
     Ok(())
@@ -378,7 +379,7 @@ fn apply_lines<'a>(
     file: &str,
     raw: &[RawLine],
     parsed: &mut [prepare::Parsed<'a>],
-    now: &str,
+    now: &Now,
 ) -> Result<IngestStats, IngestError> {
     let store_err = |source| IngestError::Store {
         path: file.to_string(),
@@ -412,21 +413,60 @@ fn apply_lines<'a>(
 }
 
 /// Inserts the `events` row; `false` when the envelope was already stored.
-fn store_event(tx: &Transaction<'_>, env: &Envelope<'_>, now: &str) -> rusqlite::Result<bool> {
+fn store_event(tx: &Transaction<'_>, env: &Envelope<'_>, now: &Now) -> rusqlite::Result<bool> {
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO events (envelope_id, session_id, tool_use_id, hook_event_name, host, ts, ingested_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        "INSERT INTO events (envelope_id, session_id, tool_use_id, hook_event_name, ts, ingested_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
     )?;
     let inserted = stmt.execute((
-        env.id.as_ref(),
+        event_key(&env.id),
         env.field("session_id"),
         env.field("tool_use_id"),
         env.hook_event_name(),
-        env.host.as_deref(),
-        &env.ts_text,
-        now,
+        env.ts.timestamp_millis(),
+        now.millis,
     ))?;
     Ok(inserted == 1)
+}
+
+/// The `events` key of an envelope id: the 16 bytes of a canonical UUID
+/// (lowercase, hyphenated, as the hook writes them), else the id's text.
+/// One-to-one, so equal keys mean equal ids; migration 006 converts older
+/// rows by the same rule.
+pub fn event_key(id: &str) -> ToSqlOutput<'_> {
+    match canonical_uuid(id) {
+        Some(bytes) => ToSqlOutput::Owned(Value::Blob(bytes.to_vec())),
+        None => ToSqlOutput::Borrowed(ValueRef::Text(id.as_bytes())),
+    }
+}
+
+fn canonical_uuid(id: &str) -> Option<[u8; 16]> {
+    let canonical = id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        });
+    if !canonical {
+        return None;
+    }
+    uuid::Uuid::try_parse(id).ok().map(|uuid| *uuid.as_bytes())
+}
+
+/// The batch's clock: `spool_files` and `quarantine` take the canonical
+/// text, `events` milliseconds.
+struct Now {
+    text: String,
+    millis: i64,
+}
+
+impl Now {
+    fn read() -> Self {
+        let now = chrono::Utc::now();
+        Now {
+            text: timefmt::format(now),
+            millis: now.timestamp_millis(),
+        }
+    }
 }
 
 /// Where a file stands: the offset `spool_files` holds and the one reading

@@ -86,3 +86,81 @@ fn first_migration_set_upgrades_with_rows_kept() {
         1000
     );
 }
+
+/// Migration 006 keys `events` by the 16 bytes of a canonical UUID and by
+/// the text of any other id. A line ingested before the upgrade must still
+/// be a duplicate after it — whatever shape its id has — and the times
+/// become milliseconds without moving.
+#[test]
+fn envelope_ids_stored_before_compact_events_are_still_duplicates() {
+    let scratch = crate::support::Scratch::new();
+    let ids = [
+        "01a20f50-4841-7007-b311-5167b83baf5c", // canonical: becomes 16 bytes
+        "01A20F50-4841-7007-B311-5167B83BAF5C", // upper case: another id, kept as text
+        "{01a20f50-4841-7007-b311-5167b83baf5d}",
+        "01a20f5048417007b3115167b83baf5e",
+        "01a20f50-4841-7007-b311-5167b83baf5",
+        "p-1",
+    ];
+    {
+        let mut conn = Connection::open(scratch.db()).unwrap();
+        migrations::apply(&mut conn, &MIGRATIONS[..5]).unwrap();
+        // As 0.5.0 stored them: text ids and times; no tool-use id, so only
+        // the envelope id can recognise the lines below.
+        for id in ids {
+            conn.execute(
+                "INSERT INTO events (envelope_id, session_id, hook_event_name, host, ts, ingested_at)
+                 VALUES (?1, 's', 'PostToolUse', 'h', '2026-11-24T10:00:00.000Z', '2026-11-24T10:00:00.250Z')",
+                [id],
+            )
+            .unwrap();
+        }
+    }
+    let spool = scratch.private_spool();
+    let file = spool.join("again.jsonl");
+    // Two new ids that differ only in case are two envelopes.
+    let fresh = [
+        "01a20f50-4841-7007-b311-5167b83baf5f",
+        "01A20F50-4841-7007-B311-5167B83BAF5F",
+    ];
+    let lines: String = ids
+        .iter()
+        .chain(&fresh)
+        .enumerate()
+        .map(|(i, id)| crate::support::envelope_line(id, "s", &format!("new-{i}"), "a_py_x"))
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let out = crate::support::succeed(scratch.cmd(&["replay"]).arg(&file));
+    assert_eq!(out.trim(), "events=8 inserted=2 duplicates=6 quarantined=0");
+
+    let conn = scratch.read();
+    let kinds: Vec<(String, String)> = conn
+        .prepare("SELECT typeof(envelope_id), COALESCE(tool_use_id, '-') FROM events ORDER BY 2, 1")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("blob", "-"),
+        ("text", "-"),
+        ("text", "-"),
+        ("text", "-"),
+        ("text", "-"),
+        ("text", "-"),
+        ("blob", "new-6"),
+        ("text", "new-7"),
+    ]
+    .iter()
+    .map(|(k, t)| (k.to_string(), t.to_string()))
+    .collect();
+    assert_eq!(kinds, expected);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM events WHERE tool_use_id IS NULL
+             AND ts = unixepoch('2026-11-24T10:00:00') * 1000 AND ingested_at - ts = 250"
+        ),
+        6
+    );
+}
