@@ -113,6 +113,16 @@ pub enum DaemonError {
 
 /// Runs until SIGTERM/SIGINT.
 pub fn run(ingestor: Ingestor, config: DaemonConfig) -> Result<(), DaemonError> {
+    // Signals first: from "daemon started" on, SIGTERM is a clean stop,
+    // never the default action killing the process mid-batch.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    let signals = {
+        let _context = runtime.enter();
+        Signals::listen().map_err(DaemonError::Runtime)?
+    };
     spool::ensure_dir(&config.spool)?;
     let shutdown = Shutdown::new();
     let (wake, woken) = mpsc::channel::<()>();
@@ -142,17 +152,11 @@ pub fn run(ingestor: Ingestor, config: DaemonConfig) -> Result<(), DaemonError> 
             .map_err(DaemonError::Runtime)?
     };
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(DaemonError::Runtime)?;
-    let signal = runtime
-        .block_on(wait_for_stop(|| {
-            info!("SIGHUP: reloading rules and registry before the next pass");
-            reload.store(true, Ordering::SeqCst);
-            let _ = wake.send(());
-        }))
-        .map_err(DaemonError::Runtime)?;
+    let signal = runtime.block_on(signals.wait_for_stop(|| {
+        info!("SIGHUP: reloading rules and registry before the next pass");
+        reload.store(true, Ordering::SeqCst);
+        let _ = wake.send(());
+    }));
     info!(signal, "shutting down: finishing the batch in hand");
     shutdown.trigger();
     let _ = wake.send(());
@@ -170,17 +174,32 @@ pub fn run(ingestor: Ingestor, config: DaemonConfig) -> Result<(), DaemonError> 
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT, calling `on_hangup` for every SIGHUP.
-async fn wait_for_stop(on_hangup: impl Fn()) -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => return Ok("SIGTERM"),
-            _ = int.recv() => return Ok("SIGINT"),
-            _ = hup.recv() => on_hangup(),
+/// The daemon's signal handlers, installed (from within the runtime) as
+/// soon as they are created.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for SIGTERM or SIGINT, calling `on_hangup` for every SIGHUP.
+    async fn wait_for_stop(mut self, on_hangup: impl Fn()) -> &'static str {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return "SIGTERM",
+                _ = self.int.recv() => return "SIGINT",
+                _ = self.hup.recv() => on_hangup(),
+            }
         }
     }
 }

@@ -95,8 +95,8 @@ impl Classifier {
         self.recogniser = Arc::new(recogniser);
     }
 
-    /// The recogniser in use, to recognise a batch ahead on another thread
-    /// ([`recognise_ahead`]).
+    /// The recogniser in use, to work a batch out ahead on another thread
+    /// ([`work_ahead`]).
     pub fn recogniser(&self) -> Arc<Recogniser> {
         Arc::clone(&self.recogniser)
     }
@@ -108,16 +108,31 @@ impl Classifier {
     }
 
     /// Applies the envelopes newly stored in `tx`, in order. `ahead` holds,
-    /// position by position, facts already recognised ([`recognise_ahead`]);
-    /// an event that needs facts and has none there is recognised now.
+    /// position by position, what [`work_ahead`] made of them. Its plan is
+    /// followed when it was made for exactly this batch (`ahead.exact`: no
+    /// event turned out a duplicate), else planned again; an event that
+    /// needs facts and has none is recognised now.
     pub fn apply_batch(
         &mut self,
         tx: &Transaction<'_>,
         batch: &[&Envelope<'_>],
-        mut ahead: Vec<Option<Facts>>,
+        ahead: Ahead,
     ) -> rusqlite::Result<()> {
-        ahead.resize_with(batch.len(), || None);
-        let plan = recognition_plan(batch);
+        let Ahead { plan, exact } = ahead;
+        let mut plan = if exact && plan.len() == batch.len() {
+            plan
+        } else {
+            let mut recognised: Vec<_> = plan.into_iter().map(|p| p.recognised).collect();
+            recognised.resize_with(batch.len(), || None);
+            recognition_plan(batch)
+                .into_iter()
+                .zip(recognised)
+                .map(|(plan, recognised)| Planned {
+                    recognised: recognised.filter(|_| plan.action == Action::Record),
+                    ..plan
+                })
+                .collect()
+        };
         let mut starts: HashMap<(&str, &str), &str> = HashMap::new();
         let mut touched: HashSet<&str> = HashSet::new();
         for (i, env) in batch.iter().enumerate() {
@@ -130,15 +145,16 @@ impl Classifier {
                 continue;
             };
             let key = pair_key(env);
-            if plan[i] == Plan::StartOnly {
+            if plan[i].action == Action::StartOnly {
                 if let Some(key) = key {
                     starts.insert(key, ts);
                 }
                 continue;
             }
-            let facts = ahead[i]
+            let Recognised { facts, error_class } = plan[i]
+                .recognised
                 .take()
-                .unwrap_or_else(|| self.recogniser.recognise(env));
+                .unwrap_or_else(|| Recognised::of(&self.recogniser, env));
             if facts.is_empty() {
                 continue;
             }
@@ -152,7 +168,7 @@ impl Classifier {
                 Phase::Pre => record_start(tx, &mut self.rollups, &tool_use, &facts)?,
                 Phase::Post { success } => {
                     let start = key.and_then(|k| starts.remove(&k));
-                    let outcome = self.outcome(env, success, start, &facts);
+                    let outcome = self.outcome(env, success, start, &facts, error_class);
                     record_end(tx, &mut self.rollups, &tool_use, &outcome, &facts)?
                 }
             }
@@ -174,6 +190,7 @@ impl Classifier {
         success: bool,
         start: Option<&'e str>,
         facts: &Facts,
+        error_class: Option<String>,
     ) -> Outcome<'e> {
         let duration_ms = env
             .int("duration_ms")
@@ -183,7 +200,8 @@ impl Classifier {
             success,
             start,
             duration_ms,
-            error_class: (!success).then(|| self.recogniser.error_class(env)),
+            error_class: (!success)
+                .then(|| error_class.unwrap_or_else(|| self.recogniser.error_class(env))),
             snippet: (!success && !facts.tests.is_empty())
                 .then(|| env.field("error").map(redact::redact))
                 .flatten(),
@@ -231,7 +249,7 @@ impl Classifier {
 
 /// What [`Classifier::apply_batch`] does with each event of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Plan {
+enum Action {
     /// Not a tool-use event of a session: no facts.
     Skip,
     /// A Pre whose Post comes later in the same batch: it only lends its
@@ -242,7 +260,39 @@ enum Plan {
     Record,
 }
 
-fn recognition_plan(batch: &[&Envelope<'_>]) -> Vec<Plan> {
+/// One event's action and, when worked out ahead, its recognition.
+pub struct Planned {
+    action: Action,
+    recognised: Option<Recognised>,
+}
+
+/// What an event states: its facts and, for a failed Post, its error
+/// class.
+pub struct Recognised {
+    facts: Facts,
+    error_class: Option<String>,
+}
+
+impl Recognised {
+    fn of(recogniser: &Recogniser, env: &Envelope<'_>) -> Self {
+        let failed = Phase::of(env.hook_event_name()) == Some(Phase::Post { success: false });
+        Recognised {
+            facts: recogniser.recognise(env),
+            error_class: failed.then(|| recogniser.error_class(env)),
+        }
+    }
+}
+
+/// A batch worked out ahead ([`work_ahead`]) for [`Classifier::apply_batch`].
+#[derive(Default)]
+pub struct Ahead {
+    /// Per event, in batch order.
+    pub plan: Vec<Planned>,
+    /// Whether the plan was made for exactly the events being applied.
+    pub exact: bool,
+}
+
+fn recognition_plan(batch: &[&Envelope<'_>]) -> Vec<Planned> {
     let mut post_at: HashMap<(&str, &str), usize> = HashMap::new();
     for (i, env) in batch.iter().enumerate() {
         if let (Some(Phase::Post { .. }), Some(key)) =
@@ -254,32 +304,41 @@ fn recognition_plan(batch: &[&Envelope<'_>]) -> Vec<Plan> {
     batch
         .iter()
         .enumerate()
-        .map(|(i, env)| match Phase::of(env.hook_event_name()) {
-            _ if env.field("session_id").is_none() => Plan::Skip,
-            None => Plan::Skip,
-            Some(Phase::Pre)
-                if pair_key(env)
-                    .and_then(|key| post_at.get(&key))
-                    .is_some_and(|&post| post > i) =>
-            {
-                Plan::StartOnly
+        .map(|(i, env)| {
+            let action = match Phase::of(env.hook_event_name()) {
+                _ if env.field("session_id").is_none() => Action::Skip,
+                None => Action::Skip,
+                Some(Phase::Pre)
+                    if pair_key(env)
+                        .and_then(|key| post_at.get(&key))
+                        .is_some_and(|&post| post > i) =>
+                {
+                    Action::StartOnly
+                }
+                Some(_) => Action::Record,
+            };
+            Planned {
+                action,
+                recognised: None,
             }
-            Some(_) => Plan::Record,
         })
         .collect()
 }
 
-/// The facts of the events of `batch` that [`Classifier::apply_batch`]
-/// will record if they are all new — pure, so it can run on another thread
-/// ahead of the database work. (An event found to be a duplicate just has
-/// its facts dropped; the rare event that needs facts it was not planned
-/// for, a Pre whose Post turned out a duplicate, is recognised then.)
-pub fn recognise_ahead(recogniser: &Recogniser, batch: &[&Envelope<'_>]) -> Vec<Option<Facts>> {
-    recognition_plan(batch)
-        .into_iter()
-        .zip(batch)
-        .map(|(plan, env)| (plan == Plan::Record).then(|| recogniser.recognise(env)))
-        .collect()
+/// Plans `batch` and recognises the events to record, as if all of them
+/// were new — pure, so it runs on another thread ahead of the database
+/// work. (An event found to be a duplicate just has its work dropped, and
+/// the batch is planned again; the rare event that then needs facts it was
+/// not planned for, a Pre whose Post turned out a duplicate, is recognised
+/// at that point.)
+pub fn work_ahead(recogniser: &Recogniser, batch: &[&Envelope<'_>]) -> Vec<Planned> {
+    let mut plan = recognition_plan(batch);
+    for (planned, env) in plan.iter_mut().zip(batch) {
+        if planned.action == Action::Record {
+            planned.recognised = Some(Recognised::of(recogniser, env));
+        }
+    }
+    plan
 }
 
 /// The pairing key of a tool-use event.

@@ -35,7 +35,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::{debug, warn};
 
@@ -387,14 +387,14 @@ fn apply_lines<'a>(
     };
     let mut stats = IngestStats::default();
     let mut fresh = Vec::with_capacity(parsed.len());
-    let mut facts = Vec::with_capacity(parsed.len());
+    let mut ahead = classify::Ahead::default();
     for (line, parsed) in raw.iter().zip(parsed.iter_mut()) {
         stats.events += 1;
         match &parsed.envelope {
             Ok(env) => {
-                if store_event(tx, env, now).map_err(store_err)? {
+                if store_event(tx, env, parsed.uuid.as_ref(), now).map_err(store_err)? {
                     fresh.push(env);
-                    facts.push(parsed.facts.take());
+                    ahead.plan.extend(parsed.planned.take());
                     stats.inserted += 1;
                 } else {
                     stats.duplicates += 1;
@@ -406,20 +406,28 @@ fn apply_lines<'a>(
             }
         }
     }
+    // The plan ahead was made for every valid envelope of the batch.
+    ahead.exact = stats.duplicates == 0 && ahead.plan.len() == fresh.len();
     classifier
-        .apply_batch(tx, &fresh, facts)
+        .apply_batch(tx, &fresh, ahead)
         .map_err(store_err)?;
     Ok(stats)
 }
 
 /// Inserts the `events` row; `false` when the envelope was already stored.
-fn store_event(tx: &Transaction<'_>, env: &Envelope<'_>, now: &Now) -> rusqlite::Result<bool> {
+/// `uuid`: the id's bytes when it is a canonical UUID.
+fn store_event(
+    tx: &Transaction<'_>,
+    env: &Envelope<'_>,
+    uuid: Option<&[u8; 16]>,
+    now: &Now,
+) -> rusqlite::Result<bool> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO events (envelope_id, session_id, tool_use_id, hook_event_name, ts, ingested_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
     )?;
     let inserted = stmt.execute((
-        event_key(&env.id),
+        event_key(&env.id, uuid),
         env.field("session_id"),
         env.field("tool_use_id"),
         env.hook_event_name(),
@@ -433,14 +441,16 @@ fn store_event(tx: &Transaction<'_>, env: &Envelope<'_>, now: &Now) -> rusqlite:
 /// (lowercase, hyphenated, as the hook writes them), else the id's text.
 /// One-to-one, so equal keys mean equal ids; migration 006 converts older
 /// rows by the same rule.
-pub fn event_key(id: &str) -> ToSqlOutput<'_> {
-    match canonical_uuid(id) {
-        Some(bytes) => ToSqlOutput::Owned(Value::Blob(bytes.to_vec())),
-        None => ToSqlOutput::Borrowed(ValueRef::Text(id.as_bytes())),
-    }
+/// (`uuid` is `canonical_uuid(id)`, worked out ahead.)
+fn event_key<'a>(id: &'a str, uuid: Option<&'a [u8; 16]>) -> ToSqlOutput<'a> {
+    ToSqlOutput::Borrowed(match uuid {
+        Some(bytes) => ValueRef::Blob(bytes),
+        None => ValueRef::Text(id.as_bytes()),
+    })
 }
 
-fn canonical_uuid(id: &str) -> Option<[u8; 16]> {
+/// The 16 bytes of `id` when it is a UUID written canonically.
+pub(crate) fn canonical_uuid(id: &str) -> Option<[u8; 16]> {
     let canonical = id.len() == 36
         && id.bytes().enumerate().all(|(i, b)| match i {
             8 | 13 | 18 | 23 => b == b'-',

@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 
-use super::classify;
-use super::recognise::{Facts, Recogniser};
+use super::classify::{self, Planned};
+use super::recognise::Recogniser;
 use crate::envelope::{self, Envelope, Rejection};
 use crate::tail::{LineContent, LineReader, RawLine};
 
@@ -37,10 +37,15 @@ pub const BATCH_LINES: usize = 4096;
 /// Bytes per transaction, whichever limit comes first.
 pub const BATCH_BYTES: u64 = 8 * 1024 * 1024;
 
-/// One line, parsed, and its facts when recognised ahead.
+/// One line, parsed, and what could be worked out for it ahead.
 pub struct Parsed<'a> {
     pub envelope: Result<Envelope<'a>, Rejection>,
-    pub facts: Option<Facts>,
+    /// Its plan and recognition ([`classify::work_ahead`]), for a valid
+    /// envelope.
+    pub planned: Option<Planned>,
+    /// The 16 bytes of its id when that is a canonical UUID
+    /// ([`super::event_key`]).
+    pub uuid: Option<[u8; 16]>,
 }
 
 type ParsedLines<'a> = Vec<Parsed<'a>>;
@@ -152,16 +157,19 @@ fn read_lines(reader: &mut LineReader) -> io::Result<Vec<RawLine>> {
 fn parse<'a>(raw: &'a [RawLine], recogniser: &Recogniser) -> ParsedLines<'a> {
     let envelopes: Vec<_> = raw.iter().map(accept).collect();
     let valid: Vec<&Envelope<'_>> = envelopes.iter().filter_map(|e| e.as_ref().ok()).collect();
-    let mut facts = classify::recognise_ahead(recogniser, &valid).into_iter();
+    let mut plan = classify::work_ahead(recogniser, &valid).into_iter();
     envelopes
         .into_iter()
-        .map(|envelope| Parsed {
-            facts: if envelope.is_ok() {
-                facts.next().flatten()
-            } else {
-                None
-            },
-            envelope,
+        .map(|envelope| {
+            let (planned, uuid) = match &envelope {
+                Ok(env) => (plan.next(), super::canonical_uuid(&env.id)),
+                Err(_) => (None, None),
+            };
+            Parsed {
+                envelope,
+                planned,
+                uuid,
+            }
         })
         .collect()
 }

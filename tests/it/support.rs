@@ -140,6 +140,18 @@ impl Daemon {
         Self::spawn(scratch, extra, Stdio::from(log))
     }
 
+    /// A logged daemon that has said "daemon started" — by then its signal
+    /// handlers are installed, so even an immediate SIGTERM is a clean stop.
+    pub fn start_ready(scratch: &Scratch, extra: &[&str]) -> Self {
+        let started = || scratch.log_text().matches("daemon started").count();
+        let before = started();
+        let daemon = Self::start_logged(scratch, extra);
+        wait_until("daemon started", Duration::from_secs(30), || {
+            started() > before
+        });
+        daemon
+    }
+
     fn spawn(scratch: &Scratch, extra: &[&str], stderr: Stdio) -> Self {
         let mut args = vec!["daemon", "--rescan", "200ms"];
         args.extend_from_slice(extra);
