@@ -105,12 +105,44 @@ pub struct Envelope<'a> {
     pub ts_text: String,
     pub host: Option<Cow<'a, str>>,
     /// The event's members in line order; keys are unique.
-    pub event: Vec<(Cow<'a, str>, Field<'a>)>,
+    event: Vec<(Cow<'a, str>, Field<'a>)>,
+    /// Where the members every stage asks for are in `event`.
+    hot: HotMembers,
+}
+
+/// Positions in `event` of the members looked up several times per event
+/// by every stage (dedupe, pairing, sessions): found once, at parse time.
+#[derive(Debug, Clone, Default)]
+struct HotMembers {
+    session_id: Option<usize>,
+    tool_use_id: Option<usize>,
+    hook_event_name: Option<usize>,
+}
+
+impl HotMembers {
+    fn find(event: &[(Cow<'_, str>, Field<'_>)]) -> Self {
+        let mut hot = HotMembers::default();
+        for (i, (key, _)) in event.iter().enumerate() {
+            match key.as_ref() {
+                "session_id" => hot.session_id = Some(i),
+                "tool_use_id" => hot.tool_use_id = Some(i),
+                "hook_event_name" => hot.hook_event_name = Some(i),
+                _ => {}
+            }
+        }
+        hot
+    }
 }
 
 impl<'a> Envelope<'a> {
     fn member(&self, name: &str) -> Option<&Field<'a>> {
-        self.event.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        let hot = match name {
+            "session_id" => self.hot.session_id,
+            "tool_use_id" => self.hot.tool_use_id,
+            "hook_event_name" => self.hot.hook_event_name,
+            _ => return self.event.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+        };
+        hot.map(|i| &self.event[i].1)
     }
 
     /// A string member of the event.
@@ -335,6 +367,7 @@ pub fn parse(line: &[u8]) -> Result<Envelope<'_>, Rejection> {
         ts,
         ts_text,
         host,
+        hot: HotMembers::find(&event),
         event,
     };
     match envelope.field("hook_event_name") {

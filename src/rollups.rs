@@ -27,7 +27,7 @@
 //! most 0.5 % from any of them. p95 is the middle of the bucket that holds
 //! the nearest-rank value: relative error ≤ 0.5 %, exact below 100 ms.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::LazyLock;
 
 use rusqlite::{Connection, Transaction};

@@ -32,10 +32,10 @@
 //! rows it changed are recomputed from those rows ([`SESSION_HEALTH`];
 //! formulas in the README).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, Params, Transaction};
+use rusqlite::{CachedStatement, OptionalExtension, Params, Transaction};
 
 use super::recognise::{Facts, Recogniser};
 use crate::envelope::Envelope;
@@ -133,6 +133,9 @@ impl Classifier {
                 })
                 .collect()
         };
+        // Prepared once per batch: a cached statement handed back after each
+        // use costs two hashes of its SQL (≈ 4 % of the database thread).
+        let mut call_insert = tx.prepare_cached(CALL_INSERT)?;
         let mut starts: HashMap<(&str, &str), &str> = HashMap::new();
         let mut touched: HashSet<&str> = HashSet::new();
         for (i, env) in batch.iter().enumerate() {
@@ -165,11 +168,20 @@ impl Classifier {
                 ts,
             };
             match phase {
-                Phase::Pre => record_start(tx, &mut self.rollups, &tool_use, &facts)?,
+                Phase::Pre => {
+                    record_start(tx, &mut call_insert, &mut self.rollups, &tool_use, &facts)?
+                }
                 Phase::Post { success } => {
                     let start = key.and_then(|k| starts.remove(&k));
                     let outcome = self.outcome(env, success, start, &facts, error_class);
-                    record_end(tx, &mut self.rollups, &tool_use, &outcome, &facts)?
+                    record_end(
+                        tx,
+                        &mut call_insert,
+                        &mut self.rollups,
+                        &tool_use,
+                        &outcome,
+                        &facts,
+                    )?
                 }
             }
         }
@@ -551,13 +563,14 @@ struct CallValues<'a> {
 /// before and after.
 fn write_call(
     tx: &Transaction<'_>,
+    call_insert: &mut CachedStatement<'_>,
     rollups: &mut rollups::Pending,
     tool_use: &ToolUse<'_>,
     values: &CallValues<'_>,
     upsert: &str,
     params: impl Params,
 ) -> rusqlite::Result<()> {
-    let inserted = tx.prepare_cached(CALL_INSERT)?.execute((
+    let inserted = call_insert.execute((
         tool_use.session_id,
         values.ts,
         tool_use.tool_use_id,
@@ -601,6 +614,7 @@ fn write_call(
 
 fn record_start(
     tx: &Transaction<'_>,
+    call_insert: &mut CachedStatement<'_>,
     rollups: &mut rollups::Pending,
     tool_use: &ToolUse<'_>,
     facts: &Facts,
@@ -630,7 +644,15 @@ fn record_start(
             call.tool_used.as_str(),
             &call.args_hash,
         );
-        write_call(tx, rollups, tool_use, &values, CALL_START, params)?;
+        write_call(
+            tx,
+            call_insert,
+            rollups,
+            tool_use,
+            &values,
+            CALL_START,
+            params,
+        )?;
     }
     if !facts.tests.is_empty() {
         let mut stmt = tx.prepare_cached(TEST_START)?;
@@ -652,6 +674,7 @@ fn record_start(
 
 fn record_end(
     tx: &Transaction<'_>,
+    call_insert: &mut CachedStatement<'_>,
     rollups: &mut rollups::Pending,
     tool_use: &ToolUse<'_>,
     outcome: &Outcome<'_>,
@@ -686,7 +709,15 @@ fn record_end(
             success,
             &outcome.error_class,
         );
-        write_call(tx, rollups, tool_use, &values, CALL_END, params)?;
+        write_call(
+            tx,
+            call_insert,
+            rollups,
+            tool_use,
+            &values,
+            CALL_END,
+            params,
+        )?;
     }
     if !facts.tests.is_empty() {
         let mut stmt = tx.prepare_cached(TEST_END)?;

@@ -36,7 +36,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::{debug, warn};
 
 use crate::envelope::{Envelope, Rejection};
@@ -388,11 +388,14 @@ fn apply_lines<'a>(
     let mut stats = IngestStats::default();
     let mut fresh = Vec::with_capacity(parsed.len());
     let mut ahead = classify::Ahead::default();
+    let mut insert_event = tx.prepare_cached(INSERT_EVENT).map_err(store_err)?;
     for (line, parsed) in raw.iter().zip(parsed.iter_mut()) {
         stats.events += 1;
         match &parsed.envelope {
             Ok(env) => {
-                if store_event(tx, env, parsed.uuid.as_ref(), now).map_err(store_err)? {
+                if store_event(&mut insert_event, env, parsed.uuid.as_ref(), now)
+                    .map_err(store_err)?
+                {
                     fresh.push(env);
                     ahead.plan.extend(parsed.planned.take());
                     stats.inserted += 1;
@@ -406,6 +409,7 @@ fn apply_lines<'a>(
             }
         }
     }
+    drop(insert_event);
     // The plan ahead was made for every valid envelope of the batch.
     ahead.exact = stats.duplicates == 0 && ahead.plan.len() == fresh.len();
     classifier
@@ -414,19 +418,20 @@ fn apply_lines<'a>(
     Ok(stats)
 }
 
-/// Inserts the `events` row; `false` when the envelope was already stored.
-/// `uuid`: the id's bytes when it is a canonical UUID.
+const INSERT_EVENT: &str =
+    "INSERT INTO events (envelope_id, session_id, tool_use_id, hook_event_name, ts, ingested_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
+
+/// Inserts the `events` row with `insert` ([`INSERT_EVENT`]); `false` when
+/// the envelope was already stored. `uuid`: the id's bytes when it is a
+/// canonical UUID.
 fn store_event(
-    tx: &Transaction<'_>,
+    insert: &mut CachedStatement<'_>,
     env: &Envelope<'_>,
     uuid: Option<&[u8; 16]>,
     now: &Now,
 ) -> rusqlite::Result<bool> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO events (envelope_id, session_id, tool_use_id, hook_event_name, ts, ingested_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-    )?;
-    let inserted = stmt.execute((
+    let inserted = insert.execute((
         event_key(&env.id, uuid),
         env.field("session_id"),
         env.field("tool_use_id"),
