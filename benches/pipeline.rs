@@ -15,7 +15,8 @@
 //!   `ingested_at` (taken when its batch is applied).
 //! - scale: `status --top 20` (goal < 100 ms at 10 M calls) and
 //!   `sequences --detect --json` on 1 M and 10 M calls.
-//! - idle: the daemon's CPU time and RSS while the spool is quiet.
+//! - idle: the daemon's CPU time and RSS while the spool is quiet, after it
+//!   caught up on a 100 000-line backlog.
 //! - soak: 200k realistic events appended at a steady rate (default 2000/s,
 //!   `CALL_MONITOR_SOAK_RATE`) into rotating spool files while the daemon
 //!   ingests, deletes consumed files and runs insight passes every 10 s;
@@ -318,10 +319,26 @@ fn bench_idle(dir: &Path) {
     let spool = dir.join("idle-spool");
     std::fs::create_dir_all(&spool).expect("mkdir");
     std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    write_realistic_spool(&spool.join("warm.jsonl"), 10_000);
+    // A backlog first: large enough (≈ 38 MB) to be read ahead on the second
+    // thread, whose memory must be given back once the daemon is idle.
+    const BACKLOG: usize = 100_000;
+    write_realistic_spool(&spool.join("warm.jsonl"), BACKLOG);
     let db = dir.join("idle.db");
     let mut daemon = spawn_daemon(&db, &spool);
     let pid = daemon.id();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let read_only = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let conn = loop {
+        if let Ok(conn) = rusqlite::Connection::open_with_flags(&db, read_only) {
+            break conn;
+        }
+        assert!(Instant::now() < deadline, "no database");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    while count(&conn) < BACKLOG as i64 {
+        assert!(Instant::now() < deadline, "backlog not ingested");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     std::thread::sleep(SETTLE);
     let before = cpu_ticks(pid);
     std::thread::sleep(WINDOW);
