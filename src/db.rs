@@ -183,8 +183,9 @@ fn configure(conn: &Connection, path: &str) -> Result<(), OpenError> {
             mode,
         });
     }
-    // A 64 MiB page cache (allocated only as used) keeps the hot index pages
-    // of a long ingest in memory instead of re-reading them from the OS.
+    // An 8 MiB page cache per connection: a larger one bought replay nothing
+    // measurable and made a long-running daemon grow towards it (BENCHMARKS.md,
+    // soak).
     // Checkpoint the WAL every ~40 MB instead of every 4 MB: a long ingest
     // rewrites the same hot index pages in every batch, and fewer, larger
     // checkpoints copy each of them back fewer times (~5 % of replay).
