@@ -35,7 +35,7 @@
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
-use rusqlite::{CachedStatement, OptionalExtension, Params, Transaction};
+use rusqlite::{CachedStatement, OptionalExtension, Transaction};
 
 use super::recognise::{Facts, Recogniser};
 use crate::envelope::Envelope;
@@ -559,16 +559,14 @@ struct CallValues<'a> {
 /// rollups. Usually the row is new (a Pre, or a Post whose Pre is in the
 /// same batch): one plain insert, whose row is `values`. Only when the
 /// tool use already has its row (the other phase came in an earlier batch)
-/// does it pair with `upsert` (CALL_START or CALL_END), reading the row
-/// before and after.
+/// does it pair with it — CALL_START for a Pre (no outcome yet), CALL_END
+/// for a Post —, reading the row before and after.
 fn write_call(
     tx: &Transaction<'_>,
     call_insert: &mut CachedStatement<'_>,
     rollups: &mut rollups::Pending,
     tool_use: &ToolUse<'_>,
     values: &CallValues<'_>,
-    upsert: &str,
-    params: impl Params,
 ) -> rusqlite::Result<()> {
     let inserted = call_insert.execute((
         tool_use.session_id,
@@ -605,7 +603,31 @@ fn write_call(
             .optional()
     };
     let before = read()?;
-    tx.prepare_cached(upsert)?.execute(params)?;
+    let (session_id, ordinal) = (tool_use.session_id, values.ordinal as i64);
+    let v = values;
+    match v.success {
+        None => tx.prepare_cached(CALL_START)?.execute((
+            session_id,
+            v.ts,
+            tool_use_id,
+            ordinal,
+            v.function_id,
+            v.tool_used,
+            v.args_hash,
+        ))?,
+        Some(success) => tx.prepare_cached(CALL_END)?.execute((
+            session_id,
+            v.ts,
+            tool_use_id,
+            ordinal,
+            v.duration_ms,
+            v.function_id,
+            v.tool_used,
+            v.args_hash,
+            success,
+            v.error_class,
+        ))?,
+    };
     if let Some(after) = read()? {
         rollups.call_written(before.as_ref(), &after);
     }
@@ -635,24 +657,7 @@ fn record_start(
             success: None,
             error_class: None,
         };
-        let params = (
-            session_id,
-            ts,
-            tool_use_id,
-            ordinal as i64,
-            &call.function_id,
-            call.tool_used.as_str(),
-            &call.args_hash,
-        );
-        write_call(
-            tx,
-            call_insert,
-            rollups,
-            tool_use,
-            &values,
-            CALL_START,
-            params,
-        )?;
+        write_call(tx, call_insert, rollups, tool_use, &values)?;
     }
     if !facts.tests.is_empty() {
         let mut stmt = tx.prepare_cached(TEST_START)?;
@@ -697,27 +702,7 @@ fn record_end(
             success: Some(success),
             error_class: outcome.error_class.as_deref(),
         };
-        let params = (
-            session_id,
-            ts,
-            tool_use_id,
-            ordinal as i64,
-            outcome.duration_ms,
-            &call.function_id,
-            call.tool_used.as_str(),
-            &call.args_hash,
-            success,
-            &outcome.error_class,
-        );
-        write_call(
-            tx,
-            call_insert,
-            rollups,
-            tool_use,
-            &values,
-            CALL_END,
-            params,
-        )?;
+        write_call(tx, call_insert, rollups, tool_use, &values)?;
     }
     if !facts.tests.is_empty() {
         let mut stmt = tx.prepare_cached(TEST_END)?;
