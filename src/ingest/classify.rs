@@ -173,7 +173,7 @@ impl Classifier {
                 }
                 Phase::Post { success } => {
                     let start = key.and_then(|k| starts.remove(&k));
-                    let outcome = self.outcome(env, success, start, &facts, error_class);
+                    let outcome = outcome(env, success, start, &facts, error_class);
                     record_end(
                         tx,
                         &mut call_insert,
@@ -191,33 +191,6 @@ impl Classifier {
         }
         self.rollups.events_inserted(batch.len() as u64);
         self.rollups.flush(tx)
-    }
-
-    /// What a Post event says: success, error class, duration (the
-    /// payload's, else from the start when its Pre was in the same batch),
-    /// and, when it failed a test, a redacted error snippet.
-    fn outcome<'e>(
-        &self,
-        env: &Envelope<'_>,
-        success: bool,
-        start: Option<&'e str>,
-        facts: &Facts,
-        error_class: Option<String>,
-    ) -> Outcome<'e> {
-        let duration_ms = env
-            .int("duration_ms")
-            .filter(|d| *d >= 0)
-            .or_else(|| start.and_then(|start| millis_between(start, &env.ts_text)));
-        Outcome {
-            success,
-            start,
-            duration_ms,
-            error_class: (!success)
-                .then(|| error_class.unwrap_or_else(|| self.recogniser.error_class(env))),
-            snippet: (!success && !facts.tests.is_empty())
-                .then(|| env.field("error").map(redact::redact))
-                .flatten(),
-        }
     }
 
     fn session(
@@ -351,6 +324,32 @@ pub fn work_ahead(recogniser: &Recogniser, batch: &[&Envelope<'_>]) -> Vec<Plann
         }
     }
     plan
+}
+
+/// What a Post event says: success, error class, duration (the
+/// payload's, else from the start when its Pre was in the same batch),
+/// and, when it failed a test, a redacted error snippet.
+fn outcome<'e>(
+    env: &Envelope<'_>,
+    success: bool,
+    start: Option<&'e str>,
+    facts: &Facts,
+    error_class: Option<String>,
+) -> Outcome<'e> {
+    let duration_ms = env
+        .int("duration_ms")
+        .filter(|d| *d >= 0)
+        .or_else(|| start.and_then(|start| millis_between(start, &env.ts_text)));
+    Outcome {
+        success,
+        start,
+        duration_ms,
+        // Recognised::of classes exactly the failed Posts.
+        error_class: if success { None } else { error_class },
+        snippet: (!success && !facts.tests.is_empty())
+            .then(|| env.field("error").map(redact::redact))
+            .flatten(),
+    }
 }
 
 /// The pairing key of a tool-use event.

@@ -22,7 +22,10 @@
 //!   rejection reasons (which never quote the line) are written or logged.
 //!
 //! # Concurrency
-//! One `Ingestor` owns one connection and is used from one thread. Another
+//! One `Ingestor` owns one connection and is used from one thread. For a
+//! backlog it starts a reader thread that reads, parses and recognises one
+//! batch ahead ([`prepare`]); that thread never sees the connection, and
+//! only batches applied here count. Another
 //! process (a second daemon, a `replay`) ingesting the same file at the same
 //! time is safe: the offset is re-read inside the write transaction and a
 //! batch that raced is discarded before it is applied.
@@ -217,13 +220,12 @@ impl Ingestor {
         )
         .map_err(read_err)?;
         let mut position = Position { stored, committed };
+        let recogniser = self.classifier.recogniser();
         let result = if size - committed >= READ_AHEAD_MIN_BYTES {
-            let recogniser = self.classifier.recogniser();
             prepare::read_ahead(reader, &recogniser, |batches| {
                 self.commit_batches(path, &key, &mut position, batches, stop, progress)
             })
         } else {
-            let recogniser = self.classifier.recogniser();
             let mut batches = prepare::Inline {
                 reader,
                 recogniser: &recogniser,
@@ -237,8 +239,8 @@ impl Ingestor {
         })
     }
 
-    /// Commits the batches `next` yields until it has no more, `stop` says
-    /// so, or another ingester moved the checkpoint.
+    /// Commits the batches of `batches` until there are no more, `stop`
+    /// says so, or another ingester moved the checkpoint.
     fn commit_batches(
         &mut self,
         path: &Path,
@@ -372,13 +374,13 @@ fn stored_offset(conn: &Connection, key: &str) -> rusqlite::Result<u64> {
 }
 
 /// Stores, classifies or quarantines each line of a batch inside `tx`.
-fn apply_lines<'a>(
+fn apply_lines(
     tx: &Transaction<'_>,
     classifier: &mut classify::Classifier,
     quarantine_dir: &Path,
     file: &str,
     raw: &[RawLine],
-    parsed: &mut [prepare::Parsed<'a>],
+    parsed: &mut [prepare::Parsed<'_>],
     now: &Now,
 ) -> Result<IngestStats, IngestError> {
     let store_err = |source| IngestError::Store {
@@ -411,7 +413,7 @@ fn apply_lines<'a>(
     }
     drop(insert_event);
     // The plan ahead was made for every valid envelope of the batch.
-    ahead.exact = stats.duplicates == 0 && ahead.plan.len() == fresh.len();
+    ahead.exact = stats.duplicates == 0;
     classifier
         .apply_batch(tx, &fresh, ahead)
         .map_err(store_err)?;
