@@ -104,30 +104,27 @@ impl Batches for Inline<'_> {
 }
 
 /// Batches prepared one ahead by [`read_ahead`]'s thread.
-struct Ahead {
+struct FromReader {
     prepared: mpsc::Receiver<io::Result<Option<Prepared>>>,
     spent: mpsc::Sender<Prepared>,
 }
 
-impl Batches for Ahead {
+impl Batches for FromReader {
     fn next(&mut self) -> io::Result<Option<Prepared>> {
         // A closed channel means the reader ended after its last batch.
         self.prepared.recv().unwrap_or(Ok(None))
     }
 
     fn spent(&mut self, batch: Prepared) {
-        if let Err(mpsc::SendError(batch)) = self.spent.send(batch) {
-            drop(batch);
-        }
+        // Once the reader has ended, the batch comes back in the error and
+        // is freed here.
+        let _ = self.spent.send(batch);
     }
 }
 
 /// Reads and prepares the next batch of `reader`; `None` at the end of its
 /// complete lines.
-pub fn next_batch(
-    reader: &mut LineReader,
-    recogniser: &Recogniser,
-) -> io::Result<Option<Prepared>> {
+fn next_batch(reader: &mut LineReader, recogniser: &Recogniser) -> io::Result<Option<Prepared>> {
     let raw = read_lines(reader)?;
     if raw.is_empty() {
         return Ok(None);
@@ -212,13 +209,13 @@ pub fn read_ahead<T>(
                 }
             }
         });
-        let mut ahead = Ahead {
+        let mut from_reader = FromReader {
             prepared: receive_prepared,
             spent,
         };
-        let result = consume(&mut ahead);
+        let result = consume(&mut from_reader);
         halt.store(true, Ordering::Release);
-        for unused in ahead.prepared.iter() {
+        for unused in from_reader.prepared.iter() {
             if let Ok(Some(batch)) = unused {
                 batch.discard();
             }
