@@ -251,8 +251,8 @@ pub struct Planned {
     recognised: Option<Recognised>,
 }
 
-/// What an event states: its facts and, for a failed Post, its error
-/// class.
+/// What an event states: its facts and, for a failed Post with facts, its
+/// error class.
 pub struct Recognised {
     facts: Facts,
     error_class: Option<String>,
@@ -261,10 +261,10 @@ pub struct Recognised {
 impl Recognised {
     fn of(recogniser: &Recogniser, env: &Envelope<'_>) -> Self {
         let failed = Phase::of(env.hook_event_name()) == Some(Phase::Post { success: false });
-        Recognised {
-            facts: recogniser.recognise(env),
-            error_class: failed.then(|| recogniser.error_class(env)),
-        }
+        let facts = recogniser.recognise(env);
+        // Only recorded facts carry an error class.
+        let error_class = (failed && !facts.is_empty()).then(|| recogniser.error_class(env));
+        Recognised { facts, error_class }
     }
 }
 
@@ -344,7 +344,7 @@ fn outcome<'e>(
         success,
         start,
         duration_ms,
-        // Recognised::of classes exactly the failed Posts.
+        // Recognised::of classes every failed Post with facts.
         error_class: if success { None } else { error_class },
         snippet: (!success && !facts.tests.is_empty())
             .then(|| env.field("error").map(redact::redact))
