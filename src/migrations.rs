@@ -64,6 +64,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "compact_events",
         sql: include_str!("../migrations/006_compact_events.sql"),
     },
+    Migration {
+        version: 7,
+        name: "lean_inserts",
+        sql: include_str!("../migrations/007_lean_inserts.sql"),
+    },
 ];
 
 /// What [`apply`] did.

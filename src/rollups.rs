@@ -4,11 +4,12 @@
 //! (`call_totals`, `call_days`), a duration histogram (`call_durations`)
 //! and table row counts (`row_counts`) instead
 //! of scanning `calls` and `events` (migration 005 has the tables and the
-//! view). The low-volume tables are rolled up by triggers; `calls` and
-//! `events` are not, because a statement that can fire a trigger copies
-//! every page it touches to a statement journal first — measured 4× slower
-//! per insert. So the ingester does it: every call write reports the row
-//! before and after ([`CallRow`]) to a [`Pending`] set of deltas, which is
+//! view). The low-volume tables are rolled up by triggers; `calls`,
+//! `events` and `code_writes` are not, because a statement that can fire a
+//! trigger copies every page it touches to a statement journal first —
+//! measured 4× slower per insert (migration 007). So the ingester does it:
+//! every call write reports the row before and after ([`CallRow`]), and
+//! every new write its function, to a [`Pending`] set of deltas, which is
 //! added to the rollup tables at the end of the batch, in the same
 //! transaction as the rows.
 //!
@@ -91,6 +92,8 @@ pub struct Pending {
     days: HashMap<(String, String), CallSums>,
     totals: HashMap<String, CallSums>,
     durations: HashMap<(String, i64), i64>,
+    /// New `code_writes` rows per function (`function_counts.writes`).
+    writes: HashMap<String, i64>,
     calls: i64,
     events: i64,
 }
@@ -108,6 +111,11 @@ impl Pending {
             self.calls += 1;
         }
         self.count_call(after, 1);
+    }
+
+    /// Records a new `code_writes` row of `function_id`.
+    pub fn write_inserted(&mut self, function_id: &str) {
+        *self.writes.entry(function_id.to_string()).or_default() += 1;
     }
 
     /// Records `n` new `events` rows.
@@ -192,6 +200,12 @@ impl Pending {
                     .execute((&function_id, lo))?;
             }
         }
+        if !self.writes.is_empty() {
+            let mut add_writes = tx.prepare_cached(ADD_WRITES)?;
+            for (function_id, n) in self.writes.drain() {
+                add_writes.execute((&function_id, n))?;
+            }
+        }
         let mut count = tx.prepare_cached(ADD_COUNT)?;
         for (table, n) in [("events", self.events), ("calls", self.calls)] {
             if n != 0 {
@@ -221,6 +235,8 @@ const DROP_EMPTY_DAY: &str =
     "DELETE FROM call_days WHERE function_id = ?1 AND day = ?2 AND calls = 0";
 const DROP_EMPTY_DURATION: &str =
     "DELETE FROM call_durations WHERE function_id = ?1 AND lo = ?2 AND n = 0";
+const ADD_WRITES: &str = "INSERT INTO function_counts (function_id, writes) VALUES (?1, ?2)
+     ON CONFLICT DO UPDATE SET writes = writes + excluded.writes";
 const ADD_COUNT: &str = "INSERT INTO row_counts (tbl, n) VALUES (?1, ?2)
      ON CONFLICT DO UPDATE SET n = n + excluded.n";
 

@@ -9,7 +9,8 @@
 //! *support* is the number of distinct sessions with at least one.
 //!
 //! The miner is one streaming pass over `calls` in (session, ts, id) order —
-//! the order of the `calls_session_ts` index, so SQLite does not sort — with
+//! SQLite walks the sessions in the order of the `calls_tool_use` index and
+//! sorts only each session's calls by time — with
 //! function ids interned to integers and one counter per distinct window.
 //! Memory is proportional to the distinct windows, not to the calls.
 //!

@@ -506,15 +506,20 @@ const VIOLATION: &str =
 ///   − min(50, 10 × error + 5 × warn + 1 × info violations), floored at 0,
 ///   rounded to one decimal. A session without finished calls or tests
 ///   loses nothing on those terms.
+///
+/// The session's calls are read once for both figures (a division by zero
+/// is NULL in SQLite, hence the COALESCE for a session without any).
 pub const SESSION_HEALTH: &str = "
-UPDATE sessions SET
-    mcp_ratio = (SELECT CASE WHEN COUNT(*) > 0 THEN 1.0 * SUM(tool_used = 'mcp') / COUNT(*) END
-                 FROM calls WHERE session_id = ?1),
-    health_score = MAX(0.0, round(100.0
-        - 30.0 * COALESCE((SELECT 1.0 * SUM(success = 0) / COUNT(success) FROM calls WHERE session_id = ?1), 0.0)
-        - 20.0 * COALESCE((SELECT 1.0 * SUM(passed = 0) / COUNT(passed) FROM test_runs WHERE session_id = ?1), 0.0)
-        - MIN(50.0, (SELECT COALESCE(SUM(CASE severity WHEN 'error' THEN 10 WHEN 'warn' THEN 5 ELSE 1 END), 0)
-                     FROM violations WHERE session_id = ?1)), 1))
+UPDATE sessions SET (mcp_ratio, health_score) = (
+    SELECT CASE WHEN c.n > 0 THEN 1.0 * c.mcp / c.n END,
+           MAX(0.0, round(100.0
+               - 30.0 * COALESCE(1.0 * c.failed / c.finished, 0.0)
+               - 20.0 * COALESCE((SELECT 1.0 * SUM(passed = 0) / COUNT(passed) FROM test_runs WHERE session_id = ?1), 0.0)
+               - MIN(50.0, (SELECT COALESCE(SUM(CASE severity WHEN 'error' THEN 10 WHEN 'warn' THEN 5 ELSE 1 END), 0)
+                            FROM violations WHERE session_id = ?1)), 1))
+    FROM (SELECT COUNT(*) AS n, SUM(tool_used = 'mcp') AS mcp,
+                 SUM(success = 0) AS failed, COUNT(success) AS finished
+          FROM calls WHERE session_id = ?1) AS c)
 WHERE session_id = ?1";
 
 fn millis_between(from: &str, to: &str) -> Option<i64> {
@@ -723,7 +728,7 @@ fn record_end(
     if outcome.success && !facts.writes.is_empty() {
         let mut stmt = tx.prepare_cached(WRITE)?;
         for write in &facts.writes {
-            stmt.execute((
+            let inserted = stmt.execute((
                 session_id,
                 &write.function_id,
                 &write.file_path,
@@ -731,7 +736,11 @@ fn record_end(
                 write.lines_removed,
                 tool_use.ts,
                 tool_use_id,
-            ))?;
+            ))? == 1;
+            // Rolled up here, not by a trigger (migration 007).
+            if inserted {
+                rollups.write_inserted(&write.function_id);
+            }
         }
         // A registry file written is a new version of its function.
         let mut stmt = tx.prepare_cached(EDIT_VERSION)?;
