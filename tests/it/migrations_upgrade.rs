@@ -164,3 +164,58 @@ fn envelope_ids_stored_before_compact_events_are_still_duplicates() {
         6
     );
 }
+
+/// Migration 007 makes the pairing indexes of `calls` and `test_runs` total
+/// (no longer partial) and drops the `code_writes` rollup triggers: stored
+/// rows without a tool use still never conflict, rows with one still do, and
+/// the write counts the triggers kept are kept.
+#[test]
+fn lean_inserts_upgrade_keeps_rows_and_write_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        migrations::apply(&mut conn, &MIGRATIONS[..6]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO calls (session_id, function_id, tool_used, ts)
+             VALUES ('s', 'a_py_data', 'fn_run', '2026-01-01T00:00:00.000Z'),
+                    ('s', 'a_py_data', 'fn_run', '2026-01-01T00:00:01.000Z');
+             INSERT INTO calls (session_id, function_id, tool_used, ts, tool_use_id)
+             VALUES ('s', 'a_py_data', 'fn_run', '2026-01-01T00:00:02.000Z', 't1');
+             INSERT INTO test_runs (session_id, function_id, ts)
+             VALUES ('s', 'a_py_data', '2026-01-01T00:00:00.000Z'),
+                    ('s', 'a_py_data', '2026-01-01T00:00:01.000Z');
+             INSERT INTO code_writes (session_id, function_id, file_path, ts)
+             VALUES ('s', 'a_py_data', 'functions/py/data/a.py', '2026-01-01T00:00:00.000Z');",
+        )
+        .unwrap();
+    }
+    let db = Database::open(&path, Missing::Refuse).unwrap();
+    assert_eq!(db.migration().applied, vec![7]);
+    let c = db.conn();
+    assert_eq!(count(c, "SELECT COUNT(*) FROM calls"), 3);
+    assert_eq!(count(c, "SELECT COUNT(*) FROM test_runs"), 2);
+    assert_eq!(
+        count(
+            c,
+            "SELECT writes_count FROM function_stats WHERE function_id = 'a_py_data'"
+        ),
+        1
+    );
+    let insert = "INSERT INTO calls (session_id, function_id, tool_used, ts, tool_use_id)
+                  VALUES ('s', 'a_py_data', 'fn_run', '2026-01-01T00:00:03.000Z', ?1)";
+    c.execute(insert, [None::<&str>]).unwrap();
+    assert!(
+        c.execute(insert, [Some("t1")]).is_err(),
+        "a second row of tool use t1 at ordinal 0"
+    );
+    assert_eq!(
+        count(
+            c,
+            "SELECT COUNT(*) FROM sqlite_master
+             WHERE name IN ('calls_session_ts', 'test_runs_session')
+                OR name LIKE 'code_writes_rollup_%'"
+        ),
+        0
+    );
+}
