@@ -391,11 +391,12 @@ fn apply_lines(
     let mut fresh = Vec::with_capacity(parsed.len());
     let mut ahead = classify::Ahead::default();
     let mut insert_event = tx.prepare_cached(INSERT_EVENT).map_err(store_err)?;
+    let mut key = String::new();
     for (line, parsed) in raw.iter().zip(parsed.iter_mut()) {
         stats.events += 1;
         match &parsed.envelope {
             Ok(env) => {
-                if store_event(&mut insert_event, env, parsed.uuid.as_ref(), now)
+                if store_event(&mut insert_event, env, parsed.uuid.as_ref(), &mut key, now)
                     .map_err(store_err)?
                 {
                     fresh.push(env);
@@ -420,28 +421,46 @@ fn apply_lines(
     Ok(stats)
 }
 
-const INSERT_EVENT: &str =
-    "INSERT INTO events (envelope_id, session_id, tool_use_id, hook_event_name, ts, ingested_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
+const INSERT_EVENT: &str = "INSERT INTO events (envelope_id, tool_use_key, ts, ingested_at)
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
 
 /// Inserts the `events` row with `insert` ([`INSERT_EVENT`]); `false` when
-/// the envelope was already stored. `uuid`: the id's bytes when it is a
-/// canonical UUID.
+/// the event was already stored. `uuid`: the id's bytes when it is a
+/// canonical UUID; `key`: a buffer for the tool-use key.
 fn store_event(
     insert: &mut CachedStatement<'_>,
     env: &Envelope<'_>,
     uuid: Option<&[u8; 16]>,
+    key: &mut String,
     now: &Now,
 ) -> rusqlite::Result<bool> {
     let inserted = insert.execute((
         event_key(&env.id, uuid),
-        env.field("session_id"),
-        env.field("tool_use_id"),
-        env.hook_event_name(),
+        tool_use_key(key, env),
         env.ts.timestamp_millis(),
         now.millis,
     ))?;
     Ok(inserted == 1)
+}
+
+/// The second dedupe key of an event, written into `buf`:
+/// `<bytes>:<session_id> <bytes>:<tool_use_id> <hook_event_name>`, each
+/// id preceded by its length in bytes, so equal keys mean equal triples
+/// (migration 007 converts older rows by the same rule). `None` without a
+/// session or tool-use id.
+pub(crate) fn tool_use_key<'b>(buf: &'b mut String, env: &Envelope<'_>) -> Option<&'b str> {
+    use std::fmt::Write as _;
+    let (session, tool_use) = (env.field("session_id")?, env.field("tool_use_id")?);
+    buf.clear();
+    let hook = env.hook_event_name();
+    // Writing into a String cannot fail.
+    let _ = write!(
+        buf,
+        "{}:{session} {}:{tool_use} {hook}",
+        session.len(),
+        tool_use.len()
+    );
+    Some(buf)
 }
 
 /// The `events` key of an envelope id: the 16 bytes of a canonical UUID

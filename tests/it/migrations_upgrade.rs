@@ -135,7 +135,9 @@ fn envelope_ids_stored_before_compact_events_are_still_duplicates() {
 
     let conn = scratch.read();
     let kinds: Vec<(String, String)> = conn
-        .prepare("SELECT typeof(envelope_id), COALESCE(tool_use_id, '-') FROM events ORDER BY 2, 1")
+        .prepare(
+            "SELECT typeof(envelope_id), COALESCE(tool_use_key, '-') FROM events ORDER BY 2, 1",
+        )
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
@@ -148,8 +150,8 @@ fn envelope_ids_stored_before_compact_events_are_still_duplicates() {
         ("text", "-"),
         ("text", "-"),
         ("text", "-"),
-        ("blob", "new-6"),
-        ("text", "new-7"),
+        ("blob", "1:s 5:new-6 PostToolUse"),
+        ("text", "1:s 5:new-7 PostToolUse"),
     ]
     .iter()
     .map(|(k, t)| (k.to_string(), t.to_string()))
@@ -158,7 +160,7 @@ fn envelope_ids_stored_before_compact_events_are_still_duplicates() {
     assert_eq!(
         count(
             &conn,
-            "SELECT COUNT(*) FROM events WHERE tool_use_id IS NULL
+            "SELECT COUNT(*) FROM events WHERE tool_use_key IS NULL
              AND ts = unixepoch('2026-11-24T10:00:00') * 1000 AND ingested_at - ts = 250"
         ),
         6
@@ -217,5 +219,49 @@ fn lean_inserts_upgrade_keeps_rows_and_write_counts() {
                 OR name LIKE 'code_writes_rollup_%'"
         ),
         0
+    );
+}
+
+/// Migration 007 folds `events`' second dedupe key (session, tool use, hook
+/// event) into one column; the ingester must build it exactly as the
+/// migration converts stored rows — byte lengths, not characters — and the
+/// key must stay one-to-one where the three joined by spaces would not be.
+#[test]
+fn tool_use_keys_stored_before_lean_inserts_are_still_duplicates() {
+    let scratch = crate::support::Scratch::new();
+    {
+        let mut conn = Connection::open(scratch.db()).unwrap();
+        migrations::apply(&mut conn, &MIGRATIONS[..6]).unwrap();
+        for (id, session, tool_use) in [
+            ("old-1", "s", "t"),
+            ("old-2", "sé", "tø"),
+            ("old-3", "a b", "c"),
+        ] {
+            conn.execute(
+                "INSERT INTO events (envelope_id, session_id, tool_use_id, hook_event_name, ts, ingested_at)
+                 VALUES (?1, ?2, ?3, 'PostToolUse', 0, 0)",
+                (id, session, tool_use),
+            )
+            .unwrap();
+        }
+    }
+    let file = scratch.private_spool().join("again.jsonl");
+    let lines: String = [
+        ("new-1", "s", "t"),
+        ("new-2", "sé", "tø"),
+        ("new-3", "a", "b c"),
+    ]
+    .iter()
+    .map(|(id, session, tool_use)| crate::support::envelope_line(id, session, tool_use, "a_py_x"))
+    .collect();
+    std::fs::write(&file, lines).unwrap();
+    let out = crate::support::succeed(scratch.cmd(&["replay"]).arg(&file));
+    assert_eq!(out.trim(), "events=3 inserted=1 duplicates=2 quarantined=0");
+    assert_eq!(
+        count(
+            &scratch.read(),
+            "SELECT COUNT(*) FROM events WHERE tool_use_key IN ('3:sé 3:tø PostToolUse', '1:a 3:b c PostToolUse')"
+        ),
+        2
     );
 }
