@@ -448,7 +448,7 @@ fn store_event(
 /// id preceded by its length in bytes, so equal keys mean equal triples
 /// (migration 007 converts older rows by the same rule). `None` without a
 /// session or tool-use id.
-pub(crate) fn tool_use_key<'b>(buf: &'b mut String, env: &Envelope<'_>) -> Option<&'b str> {
+fn tool_use_key<'b>(buf: &'b mut String, env: &Envelope<'_>) -> Option<&'b str> {
     use std::fmt::Write as _;
     let (session, tool_use) = (env.field("session_id")?, env.field("tool_use_id")?);
     buf.clear();
