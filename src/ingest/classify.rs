@@ -344,8 +344,8 @@ fn outcome<'e>(
         success,
         start,
         duration_ms,
-        // Recognised::of classes every failed Post with facts.
-        error_class: if success { None } else { error_class },
+        // Recognised::of classes failed Posts with facts, and only those.
+        error_class,
         snippet: (!success && !facts.tests.is_empty())
             .then(|| env.field("error").map(redact::redact))
             .flatten(),
@@ -607,29 +607,27 @@ fn write_call(
             .optional()
     };
     let before = read()?;
-    let (session_id, ordinal) = (tool_use.session_id, values.ordinal as i64);
-    let v = values;
-    match v.success {
+    match values.success {
         None => tx.prepare_cached(CALL_START)?.execute((
-            session_id,
-            v.ts,
+            tool_use.session_id,
+            values.ts,
             tool_use_id,
-            ordinal,
-            v.function_id,
-            v.tool_used,
-            v.args_hash,
+            values.ordinal as i64,
+            values.function_id,
+            values.tool_used,
+            values.args_hash,
         ))?,
         Some(success) => tx.prepare_cached(CALL_END)?.execute((
-            session_id,
-            v.ts,
+            tool_use.session_id,
+            values.ts,
             tool_use_id,
-            ordinal,
-            v.duration_ms,
-            v.function_id,
-            v.tool_used,
-            v.args_hash,
+            values.ordinal as i64,
+            values.duration_ms,
+            values.function_id,
+            values.tool_used,
+            values.args_hash,
             success,
-            v.error_class,
+            values.error_class,
         ))?,
     };
     if let Some(after) = read()? {
