@@ -257,6 +257,20 @@ fn bad_lines_are_quarantined_raw_and_neighbours_ingested() {
     assert_eq!(scratch.count("SELECT COUNT(*) FROM calls"), 6);
 }
 
+/// Writes each of `files` (contents) as `1.jsonl`, `2.jsonl`, … and replays
+/// them one run each, in order; the runs' outputs.
+fn replay_each(scratch: &Scratch, files: &[String]) -> Vec<String> {
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, content)| {
+            let path = scratch.dir.path().join(format!("{}.jsonl", i + 1));
+            std::fs::write(&path, content).unwrap();
+            crate::support::succeed(scratch.cmd(&["replay"]).arg(path))
+        })
+        .collect()
+}
+
 #[test]
 fn pre_and_post_pair_across_files_in_any_order() {
     let scratch = Scratch::new();
@@ -264,15 +278,7 @@ fn pre_and_post_pair_across_files_in_any_order() {
     let post = r#"{"v":1,"id":"p2","ts":"2026-11-24T10:00:01.250Z","host":"h","event":{"session_id":"s","hook_event_name":"PostToolUseFailure","tool_name":"Bash","tool_use_id":"t1","command":"fn run a_py_x; fn run b_py_x","error":"Command failed with exit code 2"}}"#;
     let lone = r#"{"v":1,"id":"p3","ts":"2026-11-24T10:00:05.000Z","host":"h","event":{"session_id":"s","hook_event_name":"PreToolUse","tool_name":"Bash","tool_use_id":"t2","command":"fn run c_py_x"}}"#;
     // Post first, in an earlier file; Pre later.
-    std::fs::write(scratch.dir.path().join("1.jsonl"), format!("{post}\n")).unwrap();
-    std::fs::write(
-        scratch.dir.path().join("2.jsonl"),
-        format!("{pre}\n{lone}\n"),
-    )
-    .unwrap();
-    for name in ["1.jsonl", "2.jsonl"] {
-        crate::support::succeed(scratch.cmd(&["replay"]).arg(scratch.dir.path().join(name)));
-    }
+    replay_each(&scratch, &[format!("{post}\n"), format!("{pre}\n{lone}\n")]);
     let conn = scratch.read();
     type CallRow = (String, String, Option<i64>, Option<i64>, Option<String>);
     let rows: Vec<CallRow> = conn
@@ -321,23 +327,11 @@ fn a_pre_whose_post_is_a_redelivery_in_the_same_batch_still_pairs() {
     let scratch = Scratch::new();
     let pre = r#"{"v":1,"id":"p1","ts":"2026-11-24T10:00:00.000Z","host":"h","event":{"session_id":"s","hook_event_name":"PreToolUse","tool_name":"Bash","tool_use_id":"t1","command":"fn run a_py_x"}}"#;
     let post = r#"{"v":1,"id":"p2","ts":"2026-11-24T10:00:01.250Z","host":"h","event":{"session_id":"s","hook_event_name":"PostToolUse","tool_name":"Bash","tool_use_id":"t1","command":"fn run a_py_x"}}"#;
-    std::fs::write(scratch.dir.path().join("1.jsonl"), format!("{post}\n")).unwrap();
-    std::fs::write(
-        scratch.dir.path().join("2.jsonl"),
-        format!("{pre}\n{post}\n"),
-    )
-    .unwrap();
-    crate::support::succeed(
-        scratch
-            .cmd(&["replay"])
-            .arg(scratch.dir.path().join("1.jsonl")),
+    let outs = replay_each(&scratch, &[format!("{post}\n"), format!("{pre}\n{post}\n")]);
+    assert_eq!(
+        outs[1].trim(),
+        "events=2 inserted=1 duplicates=1 quarantined=0"
     );
-    let out = crate::support::succeed(
-        scratch
-            .cmd(&["replay"])
-            .arg(scratch.dir.path().join("2.jsonl")),
-    );
-    assert_eq!(out.trim(), "events=2 inserted=1 duplicates=1 quarantined=0");
     let row: (String, Option<i64>, Option<i64>) = scratch
         .read()
         .query_row("SELECT ts, duration_ms, success FROM calls", [], |r| {
