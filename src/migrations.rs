@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "lean_inserts",
         sql: include_str!("../migrations/007_lean_inserts.sql"),
     },
+    Migration {
+        version: 8,
+        name: "one_event_key",
+        sql: include_str!("../migrations/008_one_event_key.sql"),
+    },
 ];
 
 /// What [`apply`] did.

@@ -84,7 +84,7 @@ fn status_reports_recorded_calls_as_text_and_json() {
     assert_eq!(with_db(&["init"], &db).code, 0);
     let seed = "
         INSERT INTO sessions (session_id) VALUES ('s1'), ('s2');
-        INSERT INTO events (envelope_id, ts, ingested_at) VALUES ('e1', 1764000000000, 1764000000003);
+        INSERT INTO events (dedupe_key, envelope_id, ts, ingested_at) VALUES ('id:e1', 'e1', 1764000000000, 1764000000003);
         INSERT INTO calls (session_id, function_id, tool_used, ts, duration_ms, success) VALUES
           ('s1', 'sqlite_open_go_infra', 'fn_run', strftime('%Y-%m-%dT%H:%M:%fZ','now','-1 hours'), 10, 1),
           ('s1', 'sqlite_open_go_infra', 'fn_run', strftime('%Y-%m-%dT%H:%M:%fZ','now','-2 hours'), 30, 0),

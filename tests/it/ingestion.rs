@@ -66,7 +66,11 @@ fn concurrent_hooks_while_the_daemon_consumes_and_deletes() {
 
     assert_eq!(scratch.count("SELECT COUNT(*) FROM events"), total);
     assert_eq!(
-        scratch.count("SELECT COUNT(DISTINCT tool_use_key) FROM events"),
+        scratch.count("SELECT COUNT(DISTINCT dedupe_key) FROM events"),
+        total
+    );
+    assert_eq!(
+        scratch.count("SELECT COUNT(DISTINCT envelope_id) FROM events"),
         total
     );
     assert_eq!(scratch.count("SELECT COUNT(*) FROM calls"), total);

@@ -123,11 +123,19 @@ fn envelope_ids_stored_before_compact_events_are_still_duplicates() {
         "01a20f50-4841-7007-b311-5167b83baf5f",
         "01A20F50-4841-7007-B311-5167B83BAF5F",
     ];
+    // The same events again: without a tool-use id, like the rows above,
+    // so (since migration 008) their id is their only key.
     let lines: String = ids
         .iter()
         .chain(&fresh)
-        .enumerate()
-        .map(|(i, id)| crate::support::envelope_line(id, "s", &format!("new-{i}"), "a_py_x"))
+        .map(|id| {
+            let event = serde_json::json!({
+                "session_id": "s", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+                "command": "fn run a_py_x"
+            });
+            let envelope = serde_json::json!({"v": 1, "id": id, "ts": "2026-11-24T10:00:00.000Z", "host": "test", "event": event});
+            format!("{envelope}\n")
+        })
         .collect();
     std::fs::write(&file, lines).unwrap();
     let out = crate::support::succeed(scratch.cmd(&["replay"]).arg(&file));
@@ -136,7 +144,8 @@ fn envelope_ids_stored_before_compact_events_are_still_duplicates() {
     let conn = scratch.read();
     let kinds: Vec<(String, String)> = conn
         .prepare(
-            "SELECT typeof(envelope_id), COALESCE(tool_use_key, '-') FROM events ORDER BY 2, 1",
+            "SELECT typeof(envelope_id), CASE typeof(dedupe_key) WHEN 'blob' THEN hex(dedupe_key) ELSE dedupe_key END
+             FROM events ORDER BY 2, 1",
         )
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -144,14 +153,14 @@ fn envelope_ids_stored_before_compact_events_are_still_duplicates() {
         .map(Result::unwrap)
         .collect();
     let expected: Vec<(String, String)> = [
-        ("blob", "-"),
-        ("text", "-"),
-        ("text", "-"),
-        ("text", "-"),
-        ("text", "-"),
-        ("text", "-"),
-        ("blob", "1:s 5:new-6 PostToolUse"),
-        ("text", "1:s 5:new-7 PostToolUse"),
+        ("blob", "01A20F5048417007B3115167B83BAF5C"),
+        ("blob", "01A20F5048417007B3115167B83BAF5F"),
+        ("text", "id:01A20F50-4841-7007-B311-5167B83BAF5C"),
+        ("text", "id:01A20F50-4841-7007-B311-5167B83BAF5F"),
+        ("text", "id:01a20f50-4841-7007-b311-5167b83baf5"),
+        ("text", "id:01a20f5048417007b3115167b83baf5e"),
+        ("text", "id:p-1"),
+        ("text", "id:{01a20f50-4841-7007-b311-5167b83baf5d}"),
     ]
     .iter()
     .map(|(k, t)| (k.to_string(), t.to_string()))
@@ -160,8 +169,8 @@ fn envelope_ids_stored_before_compact_events_are_still_duplicates() {
     assert_eq!(
         count(
             &conn,
-            "SELECT COUNT(*) FROM events WHERE tool_use_key IS NULL
-             AND ts = unixepoch('2026-11-24T10:00:00') * 1000 AND ingested_at - ts = 250"
+            "SELECT COUNT(*) FROM events
+             WHERE ts = unixepoch('2026-11-24T10:00:00') * 1000 AND ingested_at - ts = 250"
         ),
         6
     );
@@ -193,7 +202,7 @@ fn lean_inserts_upgrade_keeps_rows_and_write_counts() {
         .unwrap();
     }
     let db = Database::open(&path, Missing::Refuse).unwrap();
-    assert_eq!(db.migration().applied, vec![7]);
+    assert_eq!(db.migration().applied, vec![7, 8]);
     let c = db.conn();
     assert_eq!(count(c, "SELECT COUNT(*) FROM calls"), 3);
     assert_eq!(count(c, "SELECT COUNT(*) FROM test_runs"), 2);
@@ -260,8 +269,67 @@ fn tool_use_keys_stored_before_lean_inserts_are_still_duplicates() {
     assert_eq!(
         count(
             &scratch.read(),
-            "SELECT COUNT(*) FROM events WHERE tool_use_key IN ('3:sé 3:tø PostToolUse', '1:a 3:b c PostToolUse')"
+            "SELECT COUNT(*) FROM events WHERE dedupe_key IN ('3:sé 3:tø PostToolUse', '1:a 3:b c PostToolUse')"
         ),
         2
+    );
+}
+
+/// Migration 008 keys `events` once: a tool-use event by its session, tool
+/// use and hook event, any other event by its envelope id (`id:` text for a
+/// non-UUID id). Rows stored under schema 7 still recognise their lines, an
+/// id reused by another tool use no longer hides it, and the kinds of key
+/// never collide.
+#[test]
+fn events_stored_before_one_event_key_are_still_duplicates() {
+    let scratch = crate::support::Scratch::new();
+    {
+        let mut conn = Connection::open(scratch.db()).unwrap();
+        migrations::apply(&mut conn, &MIGRATIONS[..7]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (envelope_id, tool_use_key, ts, ingested_at) VALUES
+               (unhex('01a20f5048417007b3115167b83baf50'), '1:s 2:t1 PostToolUse', 0, 0),
+               (unhex('01a20f5048417007b3115167b83baf51'), NULL, 0, 0),
+               ('p-2', NULL, 0, 0);",
+        )
+        .unwrap();
+    }
+    let without_tool_use = |id: &str| {
+        let event = serde_json::json!({"session_id": "s", "hook_event_name": "Stop"});
+        let envelope = serde_json::json!({"v": 1, "id": id, "ts": "2026-11-24T10:00:00.000Z", "host": "test", "event": event});
+        format!("{envelope}\n")
+    };
+    let lines = [
+        // Duplicates: the stored tool use under a new id (a retried hook),
+        // and the two events without a tool use under their ids.
+        crate::support::envelope_line("01a20f50-4841-7007-b311-5167b83baf52", "s", "t1", "a_py_x"),
+        without_tool_use("01a20f50-4841-7007-b311-5167b83baf51"),
+        without_tool_use("p-2"),
+        // New: another tool use under the first row's id, and an id that
+        // spells the stored tool-use key.
+        crate::support::envelope_line("01a20f50-4841-7007-b311-5167b83baf50", "s", "t2", "a_py_x"),
+        without_tool_use("1:s 2:t1 PostToolUse"),
+    ];
+    let file = scratch.private_spool().join("again.jsonl");
+    std::fs::write(&file, lines.concat()).unwrap();
+    let out = crate::support::succeed(scratch.cmd(&["replay"]).arg(&file));
+    assert_eq!(out.trim(), "events=5 inserted=2 duplicates=3 quarantined=0");
+    let conn = scratch.read();
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM events WHERE dedupe_key IN
+               ('1:s 2:t1 PostToolUse', '1:s 2:t2 PostToolUse', 'id:1:s 2:t1 PostToolUse', 'id:p-2')"
+        ),
+        4
+    );
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM events"), 5);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM events WHERE envelope_id = unhex('01a20f5048417007b3115167b83baf50')"
+        ),
+        2,
+        "one id, two tool uses"
     );
 }
