@@ -236,6 +236,29 @@ mod tests {
         );
     }
 
+    /// `.cargo/config.toml` builds the bundled SQLite without the shared
+    /// page cache and the memory counters (two mutexes per page fetch and
+    /// allocation); this fails if that setting is lost.
+    #[test]
+    fn bundled_sqlite_is_built_without_global_mutexes() {
+        let conn = Connection::open_in_memory().unwrap();
+        let options: Vec<String> = conn
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+
     #[test]
     fn refuses_to_create_when_asked_not_to() {
         let dir = tempfile::tempdir().unwrap();
