@@ -111,28 +111,28 @@ impl Classifier {
     /// position by position, what [`work_ahead`] made of them. Its plan is
     /// followed when it was made for exactly this batch (`ahead.exact`: no
     /// event turned out a duplicate), else planned again; an event that
-    /// needs facts and has none is recognised now.
+    /// needs facts and has none is recognised now. The facts are left in
+    /// `ahead.plan` (one entry per envelope), for the caller to free where
+    /// they were made.
     pub fn apply_batch(
         &mut self,
         tx: &Transaction<'_>,
         batch: &[&Envelope<'_>],
-        ahead: Ahead,
+        ahead: &mut Ahead,
     ) -> rusqlite::Result<()> {
-        let Ahead { plan, exact } = ahead;
-        let mut plan = if exact && plan.len() == batch.len() {
-            plan
-        } else {
-            let mut recognised: Vec<_> = plan.into_iter().map(|p| p.recognised).collect();
+        if !(ahead.exact && ahead.plan.len() == batch.len()) {
+            let mut recognised: Vec<_> = ahead.plan.drain(..).map(|p| p.recognised).collect();
             recognised.resize_with(batch.len(), || None);
-            recognition_plan(batch)
+            ahead.plan = recognition_plan(batch)
                 .into_iter()
                 .zip(recognised)
                 .map(|(plan, recognised)| Planned {
                     recognised: recognised.filter(|_| plan.action == Action::Record),
                     ..plan
                 })
-                .collect()
-        };
+                .collect();
+        }
+        let plan = &mut ahead.plan;
         // Prepared once per batch: a cached statement handed back after each
         // use costs two hashes of its SQL (≈ 4 % of the database thread).
         let mut call_insert = tx.prepare_cached(CALL_INSERT)?;
@@ -156,8 +156,7 @@ impl Classifier {
             }
             let Recognised { facts, error_class } = plan[i]
                 .recognised
-                .take()
-                .unwrap_or_else(|| Recognised::of(&self.recogniser, env));
+                .get_or_insert_with(|| Recognised::of(&self.recogniser, env));
             if facts.is_empty() {
                 continue;
             }
@@ -169,18 +168,18 @@ impl Classifier {
             };
             match phase {
                 Phase::Pre => {
-                    record_start(tx, &mut call_insert, &mut self.rollups, &tool_use, &facts)?
+                    record_start(tx, &mut call_insert, &mut self.rollups, &tool_use, facts)?
                 }
                 Phase::Post { success } => {
                     let start = key.and_then(|k| starts.remove(&k));
-                    let outcome = outcome(env, success, start, &facts, error_class);
+                    let outcome = outcome(env, success, start, facts, error_class.as_deref());
                     record_end(
                         tx,
                         &mut call_insert,
                         &mut self.rollups,
                         &tool_use,
                         &outcome,
-                        &facts,
+                        facts,
                     )?
                 }
             }
@@ -334,7 +333,7 @@ fn outcome<'e>(
     success: bool,
     start: Option<&'e str>,
     facts: &Facts,
-    error_class: Option<String>,
+    error_class: Option<&'e str>,
 ) -> Outcome<'e> {
     let duration_ms = env
         .int("duration_ms")
@@ -541,7 +540,7 @@ struct Outcome<'a> {
     /// The start time, when its Pre was in the same batch.
     start: Option<&'a str>,
     duration_ms: Option<i64>,
-    error_class: Option<String>,
+    error_class: Option<&'a str>,
     /// Redacted error text, for failed tests.
     snippet: Option<String>,
 }
@@ -702,7 +701,7 @@ fn record_end(
             tool_used: call.tool_used.as_str(),
             args_hash: &call.args_hash,
             success: Some(success),
-            error_class: outcome.error_class.as_deref(),
+            error_class: outcome.error_class,
         };
         write_call(tx, call_insert, rollups, tool_use, &values)?;
     }
