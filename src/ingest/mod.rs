@@ -423,9 +423,9 @@ fn apply_lines(
         .apply_batch(tx, &fresh, &mut ahead)
         .map_err(store_err)?;
     // What was worked out for each event goes back to its line, to be freed
-    // with the batch on the reader thread that allocated it: freed here, it
-    // took the allocator's lock on that thread's arena for every string
-    // (≈ 4 % of this thread).
+    // with the batch on the reader thread that allocated it: freed here,
+    // every string took the lock of that thread's allocator arena while the
+    // reader allocated the next batch (BENCHMARKS.md, replay in 0.8.0).
     for (at, planned) in fresh_at.into_iter().zip(ahead.plan) {
         parsed[at].planned = Some(planned);
     }

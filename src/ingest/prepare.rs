@@ -41,7 +41,8 @@ pub const BATCH_BYTES: u64 = 8 * 1024 * 1024;
 pub struct Parsed<'a> {
     pub envelope: Result<Envelope<'a>, Rejection>,
     /// Its plan and recognition ([`classify::work_ahead`]), for a valid
-    /// envelope.
+    /// envelope; once the batch is applied, what the database thread used
+    /// of it, handed back to be freed with the batch.
     pub planned: Option<Planned>,
     /// The 16 bytes of its id when that is a canonical UUID
     /// ([`super::event_key`]).
