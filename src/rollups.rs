@@ -29,25 +29,27 @@
 //! the nearest-rank value: relative error ≤ 0.5 %, exact below 100 ms.
 
 use foldhash::HashMap;
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use rusqlite::{Connection, Transaction};
 
-/// The rollup-relevant columns of one `calls` row.
+/// The rollup-relevant columns of one `calls` row: read back from the
+/// database (owned), or borrowed from the values just inserted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallRow {
-    pub function_id: Option<String>,
-    pub ts: String,
+pub struct CallRow<'a> {
+    pub function_id: Option<Cow<'a, str>>,
+    pub ts: Cow<'a, str>,
     pub success: Option<i64>,
     pub duration_ms: Option<i64>,
 }
 
-impl CallRow {
+impl CallRow<'static> {
     /// Reads a row selected as `function_id, ts, success, duration_ms`.
     pub fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(CallRow {
-            function_id: row.get(0)?,
-            ts: row.get(1)?,
+            function_id: row.get::<_, Option<String>>(0)?.map(Cow::Owned),
+            ts: Cow::Owned(row.get(1)?),
             success: row.get(2)?,
             duration_ms: row.get(3)?,
         })
@@ -67,7 +69,7 @@ struct CallSums {
 
 impl CallSums {
     /// One call row counted in (`sign` 1) or out (-1).
-    fn of(row: &CallRow, sign: i64) -> Self {
+    fn of(row: &CallRow<'_>, sign: i64) -> Self {
         CallSums {
             calls: sign,
             errors: sign * i64::from(row.success == Some(0)),
@@ -86,22 +88,40 @@ impl CallSums {
     }
 }
 
-/// Deltas of the current batch, not yet written.
+/// Deltas of the current batch, not yet written. Keyed by function, then
+/// by day or bucket, so counting a call into a function already seen
+/// allocates nothing.
 #[derive(Debug, Default)]
 pub struct Pending {
-    days: HashMap<(String, String), CallSums>,
-    totals: HashMap<String, CallSums>,
-    durations: HashMap<(String, i64), i64>,
+    functions: HashMap<String, FunctionDeltas>,
     /// New `code_writes` rows per function (`function_counts.writes`).
     writes: HashMap<String, i64>,
     calls: i64,
     events: i64,
 }
 
+/// One function's call deltas: `call_totals`, `call_days` by day,
+/// `call_durations` by bucket.
+#[derive(Debug, Default)]
+struct FunctionDeltas {
+    total: CallSums,
+    days: HashMap<String, CallSums>,
+    durations: HashMap<i64, i64>,
+}
+
+/// The value of `key` in `map`, inserted as the default when missing; the
+/// key is copied only then.
+fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
 impl Pending {
     /// Records that a call row went from `before` (`None`: inserted) to
     /// `after`.
-    pub fn call_written(&mut self, before: Option<&CallRow>, after: &CallRow) {
+    pub fn call_written(&mut self, before: Option<&CallRow<'_>>, after: &CallRow<'_>) {
         if before == Some(after) {
             return;
         }
@@ -115,7 +135,7 @@ impl Pending {
 
     /// Records a new `code_writes` row of `function_id`.
     pub fn write_inserted(&mut self, function_id: &str) {
-        *self.writes.entry(function_id.to_string()).or_default() += 1;
+        *slot(&mut self.writes, function_id) += 1;
     }
 
     /// Records `n` new `events` rows.
@@ -123,24 +143,16 @@ impl Pending {
         self.events += n as i64;
     }
 
-    fn count_call(&mut self, row: &CallRow, sign: i64) {
+    fn count_call(&mut self, row: &CallRow<'_>, sign: i64) {
         let Some(function_id) = &row.function_id else {
             return;
         };
         let delta = CallSums::of(row, sign);
-        self.days
-            .entry((function_id.clone(), day_of(&row.ts).to_string()))
-            .or_default()
-            .add(delta);
-        self.totals
-            .entry(function_id.clone())
-            .or_default()
-            .add(delta);
+        let function = slot(&mut self.functions, function_id);
+        function.total.add(delta);
+        slot(&mut function.days, day_of(&row.ts)).add(delta);
         if let Some(duration) = row.duration_ms {
-            *self
-                .durations
-                .entry((function_id.clone(), bucket(duration)))
-                .or_default() += sign;
+            *function.durations.entry(bucket(duration)).or_default() += sign;
         }
     }
 
@@ -152,52 +164,52 @@ impl Pending {
     /// Adds the deltas to the rollup tables inside `tx`, and clears them.
     pub fn flush(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         let mut add_day = tx.prepare_cached(ADD_DAY)?;
-        for ((function_id, day), d) in self.days.drain() {
-            if d == CallSums::default() {
-                continue;
-            }
-            add_day.execute((
-                &function_id,
-                &day,
-                d.calls,
-                d.errors,
-                d.finished,
-                d.duration_sum,
-                d.durations,
-            ))?;
-            // Only a call moved away (a late Pre's start time) can empty a day.
-            if d.calls < 0 {
-                tx.prepare_cached(DROP_EMPTY_DAY)?
-                    .execute((&function_id, &day))?;
-            }
-        }
         let mut add_total = tx.prepare_cached(ADD_TOTAL)?;
-        for (function_id, d) in self.totals.drain() {
-            if d == CallSums::default() {
-                continue;
-            }
-            add_total.execute((
-                &function_id,
-                d.calls,
-                d.errors,
-                d.finished,
-                d.duration_sum,
-                d.durations,
-            ))?;
-            if d.calls < 0 {
-                tx.prepare_cached(DROP_EMPTY_TOTAL)?
-                    .execute([&function_id])?;
-            }
-        }
         let mut add_duration = tx.prepare_cached(ADD_DURATION)?;
-        for ((function_id, lo), n) in self.durations.drain() {
-            if n == 0 {
-                continue;
+        for (function_id, function) in self.functions.drain() {
+            for (day, d) in function.days {
+                if d == CallSums::default() {
+                    continue;
+                }
+                add_day.execute((
+                    &function_id,
+                    &day,
+                    d.calls,
+                    d.errors,
+                    d.finished,
+                    d.duration_sum,
+                    d.durations,
+                ))?;
+                // Only a call moved away (a late Pre's start time) can empty a day.
+                if d.calls < 0 {
+                    tx.prepare_cached(DROP_EMPTY_DAY)?
+                        .execute((&function_id, &day))?;
+                }
             }
-            add_duration.execute((&function_id, lo, n))?;
-            if n < 0 {
-                tx.prepare_cached(DROP_EMPTY_DURATION)?
-                    .execute((&function_id, lo))?;
+            let d = function.total;
+            if d != CallSums::default() {
+                add_total.execute((
+                    &function_id,
+                    d.calls,
+                    d.errors,
+                    d.finished,
+                    d.duration_sum,
+                    d.durations,
+                ))?;
+                if d.calls < 0 {
+                    tx.prepare_cached(DROP_EMPTY_TOTAL)?
+                        .execute([&function_id])?;
+                }
+            }
+            for (lo, n) in function.durations {
+                if n == 0 {
+                    continue;
+                }
+                add_duration.execute((&function_id, lo, n))?;
+                if n < 0 {
+                    tx.prepare_cached(DROP_EMPTY_DURATION)?
+                        .execute((&function_id, lo))?;
+                }
             }
         }
         if !self.writes.is_empty() {

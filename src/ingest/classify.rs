@@ -585,8 +585,8 @@ fn write_call(
     ))?;
     if inserted == 1 {
         let row = CallRow {
-            function_id: Some(values.function_id.to_string()),
-            ts: values.ts.to_string(),
+            function_id: Some(values.function_id.into()),
+            ts: values.ts.into(),
             success: values.success,
             duration_ms: values.duration_ms,
         };
