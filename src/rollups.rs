@@ -10,8 +10,8 @@
 //! measured 4× slower per insert (migration 007). So the ingester does it:
 //! every call write reports the row before and after ([`CallRow`]), and
 //! every new write its function, to a [`Pending`] set of deltas, which is
-//! added to the rollup tables at the end of the batch, in the same
-//! transaction as the rows.
+//! added to the rollup tables at the end of the transaction, together with
+//! the rows.
 //!
 //! # Invariants
 //! - After each committed batch, the rollups equal an aggregation of the

@@ -28,8 +28,8 @@
 //! per tool use (unique indexes).
 //!
 //! # Session health
-//! After each batch, `mcp_ratio` and `health_score` of the sessions whose
-//! rows it changed are recomputed from those rows ([`SESSION_HEALTH`];
+//! Before each commit, `mcp_ratio` and `health_score` of the sessions whose
+//! rows the transaction changed are recomputed from those rows ([`SESSION_HEALTH`];
 //! formulas in the README).
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -66,6 +66,9 @@ pub struct Classifier {
     recogniser: Arc<Recogniser>,
     sessions: HashMap<String, SessionSeen>,
     rollups: rollups::Pending,
+    /// Sessions whose rows the current transaction changed: their health
+    /// is recomputed by [`Classifier::finish`].
+    touched: HashSet<String>,
 }
 
 /// What the database already holds for a session (committed or in the
@@ -87,6 +90,7 @@ impl Classifier {
             recogniser: Arc::new(recogniser),
             sessions: HashMap::new(),
             rollups: rollups::Pending::default(),
+            touched: HashSet::new(),
         }
     }
 
@@ -105,6 +109,7 @@ impl Classifier {
     pub fn forget(&mut self) {
         self.sessions.clear();
         self.rollups.clear();
+        self.touched.clear();
     }
 
     /// Applies the envelopes newly stored in `tx`, in order. `ahead` holds,
@@ -137,7 +142,6 @@ impl Classifier {
         // use costs two hashes of its SQL (≈ 4 % of the database thread).
         let mut call_insert = tx.prepare_cached(CALL_INSERT)?;
         let mut starts: HashMap<(&str, &str), &str> = HashMap::new();
-        let mut touched: HashSet<&str> = HashSet::new();
         for (i, env) in batch.iter().enumerate() {
             let Some(session_id) = env.field("session_id") else {
                 continue;
@@ -160,7 +164,9 @@ impl Classifier {
             if facts.is_empty() {
                 continue;
             }
-            touched.insert(session_id);
+            if !self.touched.contains(session_id) {
+                self.touched.insert(session_id.to_string());
+            }
             let tool_use = ToolUse {
                 session_id,
                 tool_use_id: env.field("tool_use_id"),
@@ -184,11 +190,18 @@ impl Classifier {
                 }
             }
         }
-        let mut health = tx.prepare_cached(SESSION_HEALTH)?;
-        for session_id in touched {
-            health.execute([session_id])?;
-        }
         self.rollups.events_inserted(batch.len() as u64);
+        Ok(())
+    }
+
+    /// Completes the transaction's rows: the health of the sessions its
+    /// batches touched, and the rollup deltas. Called once, last, before
+    /// the commit.
+    pub fn finish(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let mut health = tx.prepare_cached(SESSION_HEALTH)?;
+        for session_id in self.touched.drain() {
+            health.execute([&session_id])?;
+        }
         self.rollups.flush(tx)
     }
 

@@ -1,9 +1,11 @@
 //! The ingestion engine shared by `replay` and `daemon`.
 //!
 //! [`Ingestor::ingest_file`] reads a spool file from its checkpoint and
-//! commits it in batches. Each batch is one `BEGIN IMMEDIATE` transaction
-//! holding, together:
-//! - one `events` row per new envelope (the dedupe keys),
+//! commits it in batches, each in one `BEGIN IMMEDIATE` transaction — or,
+//! when a backlog is read ahead, up to [`BATCHES_PER_TRANSACTION`] batches
+//! that are ready in one (it never waits for a batch to fill a
+//! transaction). A transaction holds, together:
+//! - one `events` row per new envelope (its dedupe key),
 //! - the rows classification derives from it ([`classify`]),
 //! - a `quarantine` row per rejected line (its raw bytes already synced in
 //!   `<spool>/quarantine/`),
@@ -52,6 +54,13 @@ pub use prepare::{BATCH_BYTES, BATCH_LINES};
 /// A backlog from which a file is read ahead on a second thread
 /// ([`prepare::read_ahead`]); smaller ones are prepared inline.
 const READ_AHEAD_MIN_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Batches one transaction takes in at most, when they are read ahead and
+/// ready. Every commit writes the pages it dirtied to the WAL, and the hot
+/// leaf pages of the per-function indexes are dirtied by every batch: four
+/// batches to a commit write them once instead of four times, while the
+/// lines are still freed batch by batch (BENCHMARKS.md, replay in 0.8.0).
+const BATCHES_PER_TRANSACTION: usize = 4;
 
 /// Counts of one run, as printed by `replay`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -251,44 +260,74 @@ impl Ingestor {
         stop: &dyn Fn() -> bool,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(), IngestError> {
-        loop {
-            let batch = batches.next().map_err(|source| IngestError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let Some(mut batch) = batch else {
-                return Ok(());
-            };
-            let end = batch.end;
-            let committed = self.commit_batch(path, key, position.stored, &mut batch);
-            if !matches!(committed, Ok(Some(_))) {
-                batch.discard();
-            }
-            batches.spent(batch);
-            let Some(stats) = committed? else {
+        let read_err = |source| IngestError::Read {
+            path: path.display().to_string(),
+            source,
+        };
+        while let Some(first) = batches.next().map_err(read_err)? {
+            let Some(committed) =
+                self.commit_transaction(path, key, position.stored, first, batches, stop)?
+            else {
                 // Another process got there first: continue from where it is.
                 return Ok(());
             };
-            progress(end - position.committed);
-            self.totals.add(stats);
+            progress(committed.end - position.committed);
+            self.totals.add(committed.stats);
             *position = Position {
-                stored: end,
-                committed: end,
+                stored: committed.end,
+                committed: committed.end,
             };
+            if let Some(source) = committed.read_failure {
+                return Err(read_err(source));
+            }
             if stop() {
                 return Ok(());
             }
         }
+        Ok(())
     }
 
-    fn commit_batch(
+    /// One transaction: `first`, then the batches already read ahead, up to
+    /// [`BATCHES_PER_TRANSACTION`] or until `stop` says so. `None` when
+    /// another ingester moved the checkpoint (nothing applied). On failure
+    /// it all rolls back, and the batch in hand is discarded.
+    fn commit_transaction(
         &mut self,
         path: &Path,
         key: &str,
         stored: u64,
-        batch: &mut Prepared,
-    ) -> Result<Option<IngestStats>, IngestError> {
-        let end = batch.end;
+        first: Prepared,
+        batches: &mut dyn Batches,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<Committed>, IngestError> {
+        let mut in_hand = Some(first);
+        let result = self.apply_transaction(path, key, stored, &mut in_hand, batches, stop);
+        if let Some(batch) = in_hand {
+            // Not applied, or its transaction failed: reading it again
+            // stashes its oversized lines again.
+            batch.discard();
+            batches.spent(batch);
+        }
+        if result.is_err() {
+            // Rolled back: the classifier's cache may describe rows that no
+            // longer exist.
+            self.classifier.forget();
+        }
+        result
+    }
+
+    /// [`Self::commit_transaction`]'s work. A batch leaves `in_hand` once it
+    /// is applied (its lines are then freed: if the transaction fails, the
+    /// file is read again from the committed offset).
+    fn apply_transaction(
+        &mut self,
+        path: &Path,
+        key: &str,
+        stored: u64,
+        in_hand: &mut Option<Prepared>,
+        batches: &mut dyn Batches,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<Committed>, IngestError> {
         let shown = path.display().to_string();
         let store_err = |source| IngestError::Store {
             path: shown.clone(),
@@ -305,33 +344,49 @@ impl Ingestor {
             return Ok(None);
         }
         let now = Now::read();
-        let outcome = batch
-            .lines
-            .with_dependent_mut(|raw, parsed| {
-                apply_lines(&tx, &mut self.classifier, &self.quarantine_dir, &shown, raw, parsed, &now)
-            })
-            .and_then(|stats| {
-                tx.execute(
-                    "INSERT INTO spool_files (file_key, path, offset, updated_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (file_key) DO UPDATE SET path = excluded.path, offset = excluded.offset,
-                                                          updated_at = excluded.updated_at",
-                    (key, &shown, end as i64, &now.text),
-                )
-                .map_err(store_err)?;
-                tx.commit().map_err(store_err)?;
-                Ok(stats)
-            });
-        let stats = match outcome {
-            Ok(stats) => stats,
-            Err(e) => {
-                // Rolled back: the classifier's cache may describe rows
-                // that no longer exist. (The caller discards the batch.)
-                self.classifier.forget();
-                return Err(e);
-            }
+        let mut committed = Committed {
+            stats: IngestStats::default(),
+            end: stored,
+            batches: 0,
+            read_failure: None,
         };
-        debug!(file = %shown, to = end, inserted = stats.inserted, duplicates = stats.duplicates, quarantined = stats.quarantined, "batch committed");
-        Ok(Some(stats))
+        while let Some(batch) = in_hand.as_mut() {
+            let stats = batch.lines.with_dependent_mut(|raw, parsed| {
+                apply_lines(
+                    &tx,
+                    &mut self.classifier,
+                    &self.quarantine_dir,
+                    &shown,
+                    raw,
+                    parsed,
+                    &now,
+                )
+            })?;
+            committed.stats.add(stats);
+            committed.end = batch.end;
+            committed.batches += 1;
+            batches.spent(in_hand.take().expect("the batch just applied"));
+            if committed.batches >= BATCHES_PER_TRANSACTION || stop() {
+                break;
+            }
+            match batches.ready() {
+                Ok(next) => *in_hand = next,
+                // What is applied is committed; the error is reported after.
+                Err(source) => committed.read_failure = Some(source),
+            }
+        }
+        tx.execute(
+            "INSERT INTO spool_files (file_key, path, offset, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (file_key) DO UPDATE SET path = excluded.path, offset = excluded.offset,
+                                                  updated_at = excluded.updated_at",
+            (key, &shown, committed.end as i64, &now.text),
+        )
+        .map_err(store_err)?;
+        self.classifier.finish(&tx).map_err(store_err)?;
+        tx.commit().map_err(store_err)?;
+        let stats = committed.stats;
+        debug!(file = %shown, to = committed.end, batches = committed.batches, inserted = stats.inserted, duplicates = stats.duplicates, quarantined = stats.quarantined, "transaction committed");
+        Ok(Some(committed))
     }
 }
 
@@ -532,9 +587,165 @@ impl Now {
     }
 }
 
+/// What one transaction committed.
+struct Committed {
+    stats: IngestStats,
+    /// The offset just past its last line.
+    end: u64,
+    batches: usize,
+    /// Reading the batch after its last failed; reported once it commits.
+    read_failure: Option<io::Error>,
+}
+
 /// Where a file stands: the offset `spool_files` holds and the one reading
 /// resumes from (they differ only after a truncation).
 struct Position {
     stored: u64,
     committed: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::argkey::ArgsKey;
+    use crate::db::{Database, Missing};
+    use crate::registry::Catalog;
+    use crate::rules::Rules;
+    use recognise::Recogniser;
+
+    /// Batches that are always ready ahead: every transaction takes in as
+    /// many as it may (with a reader thread that depends on timing).
+    struct AlwaysReady<'r>(prepare::Inline<'r>);
+
+    impl Batches for AlwaysReady<'_> {
+        fn next(&mut self) -> io::Result<Option<Prepared>> {
+            self.0.next()
+        }
+
+        fn ready(&mut self) -> io::Result<Option<Prepared>> {
+            self.0.next()
+        }
+    }
+
+    fn line(i: usize) -> String {
+        format!(
+            r#"{{"v":1,"id":"e-{i}","ts":"2026-11-24T10:00:00.000Z","host":"h","event":{{"session_id":"s-{}","hook_event_name":"PostToolUse","tool_name":"Bash","tool_use_id":"t-{i}","command":"fn run a_py_x"}}}}"#,
+            i / 100
+        ) + "\n"
+    }
+
+    /// An ingestor on a fresh database, and a spool file of `lines` lines
+    /// in `dir`.
+    fn backlog(dir: &Path, lines: usize) -> (Ingestor, PathBuf, String) {
+        let path = dir.join("backlog.jsonl");
+        std::fs::write(&path, (0..lines).map(line).collect::<String>()).unwrap();
+        let db = Database::open(&dir.join("ops.db"), Missing::Create).unwrap();
+        let recogniser =
+            Recogniser::new(Rules::builtin(), Catalog::default(), ArgsKey::ephemeral());
+        let ingestor = Ingestor::new(db.into_conn(), recogniser, dir.join("q"));
+        let key = tail::identify(&tail::open(&path).unwrap())
+            .unwrap()
+            .unwrap();
+        (ingestor, path, key)
+    }
+
+    /// Commits `path` from `position` with every batch ready ahead; returns
+    /// the bytes each transaction reported.
+    fn commit_all_ready(
+        ingestor: &mut Ingestor,
+        path: &Path,
+        key: &str,
+        position: &mut Position,
+    ) -> Result<Vec<u64>, IngestError> {
+        let shared = ingestor.classifier.recogniser();
+        let stash = path.with_extension("stash");
+        let reader =
+            LineReader::new(tail::open(path).unwrap(), position.committed, &stash).unwrap();
+        let mut batches = AlwaysReady(prepare::Inline {
+            reader,
+            recogniser: &shared,
+        });
+        let mut commits = Vec::new();
+        ingestor
+            .commit_batches(path, key, position, &mut batches, &|| false, &mut |n| {
+                commits.push(n)
+            })
+            .map(|()| commits)
+    }
+
+    fn count(ingestor: &Ingestor, sql: &str) -> i64 {
+        ingestor.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Batches read ahead are committed several to a transaction, each
+    /// transaction with the offset past its last line: every line is stored
+    /// once, and nothing is read again.
+    #[test]
+    fn transactions_take_in_the_batches_ready_and_commit_past_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = BATCH_LINES * (BATCHES_PER_TRANSACTION + 1) + 7;
+        let (mut ingestor, path, key) = backlog(dir.path(), lines);
+        let size = std::fs::metadata(&path).unwrap().len();
+        let mut position = Position {
+            stored: 0,
+            committed: 0,
+        };
+        let commits = commit_all_ready(&mut ingestor, &path, &key, &mut position).unwrap();
+
+        // Two transactions: four batches, then the rest.
+        assert_eq!(commits.len(), 2, "{commits:?}");
+        assert_eq!(commits.iter().sum::<u64>(), size);
+        assert_eq!(position.committed, size);
+        let count = |sql| count(&ingestor, sql);
+        assert_eq!(count("SELECT offset FROM spool_files"), size as i64);
+        assert_eq!(count("SELECT COUNT(*) FROM events"), lines as i64);
+        assert_eq!(count("SELECT COUNT(*) FROM calls"), lines as i64);
+        // Health of every session, rolled-up calls: done for all batches.
+        assert_eq!(
+            count("SELECT COUNT(*) FROM sessions WHERE health_score IS NOT NULL"),
+            lines.div_ceil(100) as i64
+        );
+        assert_eq!(count("SELECT SUM(calls) FROM call_totals"), lines as i64);
+    }
+
+    /// A line that cannot be stored in the third batch of a transaction
+    /// rolls back all of it — the batches before it included, and the
+    /// rollup deltas they left pending — so the retry stores every line,
+    /// and counts every call, once.
+    #[test]
+    fn a_failure_late_in_a_transaction_rolls_back_all_its_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = BATCH_LINES * BATCHES_PER_TRANSACTION;
+        let (mut ingestor, path, key) = backlog(dir.path(), lines);
+        let poisoned = BATCH_LINES * 2 + 5;
+        ingestor
+            .conn
+            .execute_batch(&format!(
+                "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.envelope_id = 'e-{poisoned}'
+                 BEGIN SELECT RAISE(ABORT, 'poisoned'); END;"
+            ))
+            .unwrap();
+        let mut position = Position {
+            stored: 0,
+            committed: 0,
+        };
+        let failed = commit_all_ready(&mut ingestor, &path, &key, &mut position);
+        assert!(
+            matches!(failed, Err(IngestError::Store { .. })),
+            "{failed:?}"
+        );
+        assert_eq!(position.committed, 0);
+        assert_eq!(count(&ingestor, "SELECT COUNT(*) FROM events"), 0);
+
+        ingestor.conn.execute_batch("DROP TRIGGER poison").unwrap();
+        commit_all_ready(&mut ingestor, &path, &key, &mut position).unwrap();
+        assert_eq!(
+            count(&ingestor, "SELECT COUNT(*) FROM events"),
+            lines as i64
+        );
+        assert_eq!(
+            count(&ingestor, "SELECT SUM(calls) FROM call_totals"),
+            lines as i64
+        );
+    }
 }

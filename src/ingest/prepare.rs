@@ -31,10 +31,12 @@ use super::recognise::Recogniser;
 use crate::envelope::{self, Envelope, Rejection};
 use crate::tail::{LineContent, LineReader, RawLine};
 
-/// Lines per transaction. Large enough to amortise the commit, small enough
-/// that a shutdown never waits long for the batch in hand.
+/// Lines per batch: what is read, parsed and freed at once, and what a
+/// transaction holds unless batches read ahead are waiting (then up to
+/// four, `BATCHES_PER_TRANSACTION`). Large enough to amortise the commit,
+/// small enough that a shutdown never waits long for the batch in hand.
 pub const BATCH_LINES: usize = 4096;
-/// Bytes per transaction, whichever limit comes first.
+/// Bytes per batch, whichever limit comes first.
 pub const BATCH_BYTES: u64 = 8 * 1024 * 1024;
 
 /// One line, parsed, and what could be worked out for it ahead.
@@ -84,6 +86,14 @@ pub trait Batches {
     /// The next prepared batch; `None` at the end of the complete lines.
     fn next(&mut self) -> io::Result<Option<Prepared>>;
 
+    /// The next batch if it is prepared already, without waiting for it
+    /// (`None` otherwise, or at the end): a transaction takes in the
+    /// batches read ahead, never waits for more. Inline batches are never
+    /// ready ahead.
+    fn ready(&mut self) -> io::Result<Option<Prepared>> {
+        Ok(None)
+    }
+
     /// Takes back a batch that was applied or discarded. Freeing a batch's
     /// lines and envelopes is a few percent of the work per line, so
     /// [`read_ahead`] does it on its own thread.
@@ -114,6 +124,12 @@ impl Batches for FromReader {
     fn next(&mut self) -> io::Result<Option<Prepared>> {
         // A closed channel means the reader ended after its last batch.
         self.prepared.recv().unwrap_or(Ok(None))
+    }
+
+    fn ready(&mut self) -> io::Result<Option<Prepared>> {
+        // The channel has no buffer: a batch is ready when the reader waits
+        // in `send` with it.
+        self.prepared.try_recv().unwrap_or(Ok(None))
     }
 
     fn spent(&mut self, batch: Prepared) {
