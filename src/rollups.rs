@@ -14,10 +14,10 @@
 //! the rows.
 //!
 //! # Invariants
-//! - After each committed batch, the rollups equal an aggregation of the
+//! - After each committed transaction, the rollups equal an aggregation of the
 //!   rows (a property test compares them with the from-scratch view of
 //!   migration 002 on random ingestion).
-//! - A batch that rolls back leaves no delta behind: [`Pending::clear`].
+//! - A transaction that rolls back leaves no delta behind: [`Pending::clear`].
 //! - Rows written by anything else than the ingester (a manual fix with
 //!   `sqlite3`) are not rolled up until [`rebuild`] (`call_monitor init
 //!   --rebuild-rollups`).
@@ -88,7 +88,7 @@ impl CallSums {
     }
 }
 
-/// Deltas of the current batch, not yet written. Keyed by function, then
+/// Deltas of the current transaction, not yet written. Keyed by function, then
 /// by day or bucket, so counting a call into a function already seen
 /// allocates nothing.
 #[derive(Debug, Default)]

@@ -59,9 +59,10 @@ impl Phase {
     }
 }
 
-/// Applies new envelopes to the event tables, one batch (transaction) at a
-/// time. It keeps a cache of sessions already written, so the per-event
-/// session upsert is skipped when it could not change the row.
+/// Applies new envelopes to the event tables, one batch at a time, and
+/// completes each transaction ([`Classifier::finish`]). It keeps a cache of
+/// sessions already written, so the per-event session upsert is skipped
+/// when it could not change the row.
 pub struct Classifier {
     recogniser: Arc<Recogniser>,
     sessions: HashMap<String, SessionSeen>,
