@@ -529,11 +529,11 @@ fn dedupe_key<'a>(
     buf.clear();
     if let (Some(session), Some(tool_use)) = (env.field("session_id"), env.field("tool_use_id")) {
         let mut length = itoa::Buffer::new();
-        for (id, end) in [(session, ' '), (tool_use, ' ')] {
+        for id in [session, tool_use] {
             buf.push_str(length.format(id.len()));
             buf.push(':');
             buf.push_str(id);
-            buf.push(end);
+            buf.push(' ');
         }
         buf.push_str(env.hook_event_name());
     } else if let Some(bytes) = uuid {
