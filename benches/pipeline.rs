@@ -1,6 +1,6 @@
 //! Whole-process benchmarks of the pipeline, on the release binary.
 //!
-//! `cargo bench --bench pipeline [hook|replay|latency|scale|idle]...` (all by default).
+//! `cargo bench --bench pipeline [hook|replay|latency|scale|idle|session|soak]...` (all by default).
 //! Prints one line per figure; BENCHMARKS.md records them with this command.
 //! `CALL_MONITOR_BIN=path` benchmarks that binary instead of the one cargo
 //! built for the bench — e.g. the installed, statically linked one:
@@ -9,7 +9,11 @@
 //! - hook: wall time of `call_monitor hook` on a Bash payload with 200 KB of
 //!   output, against `/bin/true` fed the same stdin (a bare process start).
 //! - replay: lines/s of `call_monitor replay` on ~250k realistic lines into
-//!   a fresh database.
+//!   a fresh database, against a bare SQLite insert of the same rows; run
+//!   `CALL_MONITOR_BENCH_RUNS` times (default 1), with the medians.
+//! - session: one small commit (10 lines) into a session of 60 000 calls
+//!   against one into a new session: what session health costs as a
+//!   session grows.
 //! - latency: hook-to-row latency at 100 events/s with the daemon running,
 //!   from the envelope timestamp (written by the hook) to the row's
 //!   `ingested_at` (taken when its batch is applied).
@@ -69,6 +73,9 @@ fn main() {
     }
     if run("idle") {
         bench_idle(scratch.path());
+    }
+    if run("session") {
+        bench_session(scratch.path());
     }
     if run("soak") {
         bench_soak(scratch.path());
@@ -487,23 +494,25 @@ fn write_realistic_spool(path: &Path, lines: usize) -> usize {
     support::write_realistic_spool(&mut out, lines)
 }
 
-fn bench_replay(dir: &Path) {
-    let spool = dir.join("replay-spool");
+/// A private spool directory (replay and the daemon refuse one other users
+/// could read).
+fn private_spool(dir: &Path, name: &str) -> std::path::PathBuf {
+    let spool = dir.join(name);
     std::fs::create_dir_all(&spool).expect("mkdir");
-    // replay refuses a spool other users could read, like the daemon.
     std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    let file = spool.join("bench.jsonl");
-    let lines = write_realistic_spool(&file, 250_000);
-    let bytes = std::fs::metadata(&file).expect("stat").len();
-    let db = dir.join("replay.db");
+    spool
+}
+
+/// Replays `file` into `db`; the wall time and the summary line.
+fn replay_timed(file: &Path, db: &Path, spool: &Path) -> (Duration, String) {
     let start = Instant::now();
     let out = Command::new(bin())
         .arg("replay")
-        .arg(&file)
+        .arg(file)
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .arg("--spool")
-        .arg(&spool)
+        .arg(spool)
         .output()
         .expect("replay");
     let elapsed = start.elapsed();
@@ -512,23 +521,117 @@ fn bench_replay(dir: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    println!(
-        "replay: {lines} lines ({:.1} MB) in {:.2} s = {:.0} lines/s  [{}]",
-        bytes as f64 / 1e6,
-        elapsed.as_secs_f64(),
-        lines as f64 / elapsed.as_secs_f64(),
-        String::from_utf8_lossy(&out.stdout).trim()
-    );
-    for copy in [Copy::RowByRow, Copy::Bulk] {
-        let ceiling = bare_insert_seconds(dir, &db, copy);
+    (
+        elapsed,
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+fn remove_db(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
+    }
+}
+
+/// The median, lowest and highest of `values`.
+fn spread(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = (values[(n - 1) / 2] + values[n / 2]) / 2.0;
+    (median, values[0], values[n - 1])
+}
+
+fn bench_replay(dir: &Path) {
+    let runs: usize = std::env::var("CALL_MONITOR_BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let spool = private_spool(dir, "replay-spool");
+    let file = spool.join("bench.jsonl");
+    let lines = write_realistic_spool(&file, 250_000);
+    let bytes = std::fs::metadata(&file).expect("stat").len();
+    let db = dir.join("replay.db");
+    let (mut speeds, mut ratios) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        remove_db(&db);
+        let (elapsed, summary) = replay_timed(&file, &db, &spool);
         println!(
-            "{}: {:.2} s = {:.0} lines/s; replay takes {:.2}x that",
-            copy.describe(),
-            ceiling,
-            lines as f64 / ceiling,
-            elapsed.as_secs_f64() / ceiling
+            "replay: {lines} lines ({:.1} MB) in {:.2} s = {:.0} lines/s  [{summary}]",
+            bytes as f64 / 1e6,
+            elapsed.as_secs_f64(),
+            lines as f64 / elapsed.as_secs_f64(),
+        );
+        speeds.push(lines as f64 / elapsed.as_secs_f64());
+        for copy in [Copy::RowByRow, Copy::Bulk] {
+            let ceiling = bare_insert_seconds(dir, &db, copy);
+            println!(
+                "{}: {:.2} s = {:.0} lines/s; replay takes {:.2}x that",
+                copy.describe(),
+                ceiling,
+                lines as f64 / ceiling,
+                elapsed.as_secs_f64() / ceiling
+            );
+            if matches!(copy, Copy::RowByRow) {
+                ratios.push(elapsed.as_secs_f64() / ceiling);
+            }
+        }
+    }
+    if runs > 1 {
+        let within = ratios.iter().filter(|&&r| r <= 2.0).count();
+        let (speed, slowest, fastest) = spread(&mut speeds);
+        let (ratio, lowest, highest) = spread(&mut ratios);
+        println!(
+            "replay over {runs} runs: median {speed:.0} lines/s ({slowest:.0}–{fastest:.0}); replay ÷ row-by-row ceiling median {ratio:.2} ({lowest:.2}–{highest:.2}), within 2x in {within} of {runs}"
         );
     }
+}
+
+/// What one small commit costs in a long session against a new one: session
+/// health is recomputed for every session a transaction touches.
+fn bench_session(dir: &Path) {
+    const TOOL_USES: usize = 60_000;
+    const RUNS: usize = 15;
+    let spool = private_spool(dir, "session-spool");
+    let write = |name: &str, first: usize, lines: usize, session: &'static str| {
+        let path = spool.join(name);
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+        // The realistic mix of tool uses, all in one session.
+        support::write_tool_uses(&mut out, first, lines, |_| session.to_string());
+        out.flush().expect("flush");
+        path
+    };
+    let long = write("long.jsonl", 0, 2 * TOOL_USES, "long");
+    let base = dir.join("session-base.db");
+    replay_timed(&long, &base, &spool);
+    let calls: i64 = rusqlite::Connection::open(&base)
+        .expect("open")
+        .query_row(
+            "SELECT COUNT(*) FROM calls WHERE session_id = 'long'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    let tails = [
+        ("long", write("tail-long.jsonl", 10 * TOOL_USES, 10, "long")),
+        ("new", write("tail-new.jsonl", 10 * TOOL_USES, 10, "new")),
+    ];
+    let mut times = [Vec::new(), Vec::new()];
+    let run_db = dir.join("session-run.db");
+    for _ in 0..RUNS {
+        for (at, (_, tail)) in tails.iter().enumerate() {
+            remove_db(&run_db);
+            std::fs::copy(&base, &run_db).expect("copy");
+            let (elapsed, _) = replay_timed(tail, &run_db, &spool);
+            times[at].push(elapsed.as_secs_f64() * 1e3);
+        }
+    }
+    let [long_ms, new_ms] = times.map(|mut t| spread(&mut t).0);
+    println!(
+        "session: replay of 10 lines (one commit) into a session of {calls} calls median {long_ms:.1} ms, into a new session {new_ms:.1} ms ({RUNS} runs each, process start included)"
+    );
 }
 
 /// How the ceiling copies replay's rows.

@@ -74,6 +74,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "one_event_key",
         sql: include_str!("../migrations/008_one_event_key.sql"),
     },
+    Migration {
+        version: 9,
+        name: "session_tallies",
+        sql: include_str!("../migrations/009_session_tallies.sql"),
+    },
 ];
 
 /// What [`apply`] did.

@@ -11,7 +11,8 @@
 //! every call write reports the row before and after ([`CallRow`]), and
 //! every new write its function, to a [`Pending`] set of deltas, which is
 //! added to the rollup tables at the end of the transaction, together with
-//! the rows.
+//! the rows. The same deltas keep each session's call tallies
+//! (`session_calls`, migration 009), which session health is computed from.
 //!
 //! # Invariants
 //! - After each committed transaction, the rollups equal an aggregation of the
@@ -42,16 +43,20 @@ pub struct CallRow<'a> {
     pub ts: Cow<'a, str>,
     pub success: Option<i64>,
     pub duration_ms: Option<i64>,
+    /// `tool_used = 'mcp'`.
+    pub mcp: bool,
 }
 
 impl CallRow<'static> {
-    /// Reads a row selected as `function_id, ts, success, duration_ms`.
+    /// Reads a row selected as `function_id, ts, success, duration_ms,
+    /// tool_used`.
     pub fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(CallRow {
             function_id: row.get::<_, Option<String>>(0)?.map(Cow::Owned),
             ts: Cow::Owned(row.get(1)?),
             success: row.get(2)?,
             duration_ms: row.get(3)?,
+            mcp: row.get_ref(4)?.as_str_or_null()? == Some("mcp"),
         })
     }
 }
@@ -88,12 +93,33 @@ impl CallSums {
     }
 }
 
+/// What calls add to a session's tallies (`session_calls`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct SessionSums {
+    calls: i64,
+    mcp: i64,
+    failed: i64,
+    finished: i64,
+}
+
+impl SessionSums {
+    /// One call row counted in (`sign` 1) or out (-1).
+    fn add(&mut self, row: &CallRow<'_>, sign: i64) {
+        self.calls += sign;
+        self.mcp += sign * i64::from(row.mcp);
+        self.failed += sign * i64::from(row.success == Some(0));
+        self.finished += sign * i64::from(row.success.is_some());
+    }
+}
+
 /// Deltas of the current transaction, not yet written. Keyed by function, then
 /// by day or bucket, so counting a call into a function already seen
 /// allocates nothing.
 #[derive(Debug, Default)]
 pub struct Pending {
     functions: HashMap<String, FunctionDeltas>,
+    /// Call tallies per session (`session_calls`).
+    sessions: HashMap<String, SessionSums>,
     /// New `code_writes` rows per function (`function_counts.writes`).
     writes: HashMap<String, i64>,
     calls: i64,
@@ -119,12 +145,22 @@ fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V
 }
 
 impl Pending {
-    /// Records that a call row went from `before` (`None`: inserted) to
-    /// `after`.
-    pub fn call_written(&mut self, before: Option<&CallRow<'_>>, after: &CallRow<'_>) {
+    /// Records that a call row of `session_id` went from `before` (`None`:
+    /// inserted) to `after`.
+    pub fn call_written(
+        &mut self,
+        session_id: &str,
+        before: Option<&CallRow<'_>>,
+        after: &CallRow<'_>,
+    ) {
         if before == Some(after) {
             return;
         }
+        let session = slot(&mut self.sessions, session_id);
+        if let Some(before) = before {
+            session.add(before, -1);
+        }
+        session.add(after, 1);
         if let Some(before) = before {
             self.count_call(before, -1);
         } else {
@@ -212,6 +248,14 @@ impl Pending {
                 }
             }
         }
+        if !self.sessions.is_empty() {
+            let mut add_session = tx.prepare_cached(ADD_SESSION)?;
+            for (session_id, d) in self.sessions.drain() {
+                if d != SessionSums::default() {
+                    add_session.execute((&session_id, d.calls, d.mcp, d.failed, d.finished))?;
+                }
+            }
+        }
         if !self.writes.is_empty() {
             let mut add_writes = tx.prepare_cached(ADD_WRITES)?;
             for (function_id, n) in self.writes.drain() {
@@ -247,6 +291,10 @@ const DROP_EMPTY_DAY: &str =
     "DELETE FROM call_days WHERE function_id = ?1 AND day = ?2 AND calls = 0";
 const DROP_EMPTY_DURATION: &str =
     "DELETE FROM call_durations WHERE function_id = ?1 AND lo = ?2 AND n = 0";
+const ADD_SESSION: &str = "INSERT INTO session_calls (session_id, calls, mcp, failed, finished)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, mcp = mcp + excluded.mcp,
+        failed = failed + excluded.failed, finished = finished + excluded.finished";
 const ADD_WRITES: &str = "INSERT INTO function_counts (function_id, writes) VALUES (?1, ?2)
      ON CONFLICT DO UPDATE SET writes = writes + excluded.writes";
 const ADD_COUNT: &str = "INSERT INTO row_counts (tbl, n) VALUES (?1, ?2)
@@ -275,18 +323,22 @@ pub fn bucket(duration_ms: i64) -> i64 {
     bounds[at.saturating_sub(1)]
 }
 
-/// Statements of migration 005 between `-- rebuild:begin` and `-- rebuild:end`.
-fn rebuild_sql() -> &'static str {
-    let sql = include_str!("../migrations/005_rollups.sql");
+/// The statements between `-- rebuild:begin` and `-- rebuild:end` of a
+/// migration that creates rollups.
+fn rebuild_block(sql: &'static str) -> &'static str {
     let begin = sql.find("-- rebuild:begin").expect("rebuild block start");
     let end = sql.find("-- rebuild:end").expect("rebuild block end");
     &sql[begin..end]
 }
 
-/// Recomputes every rollup from the rows, in one transaction.
+/// Recomputes every rollup from the rows, in one transaction: the function
+/// rollups (migration 005), then the session tallies (009).
 pub fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
     let tx = Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute_batch(rebuild_sql())?;
+    tx.execute_batch(rebuild_block(include_str!("../migrations/005_rollups.sql")))?;
+    tx.execute_batch(rebuild_block(include_str!(
+        "../migrations/009_session_tallies.sql"
+    )))?;
     tx.commit()
 }
 

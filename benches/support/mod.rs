@@ -6,10 +6,21 @@ use std::io::Write;
 /// pairs of Bash (fn run and other commands), MCP registry calls, edits,
 /// failures.
 pub fn write_realistic_spool(out: &mut impl Write, lines: usize) -> usize {
+    write_tool_uses(out, 0, lines, |i| format!("sess-{:05}", i / 40))
+}
+
+/// `lines` lines of the same shape, for tool uses numbered from `first`,
+/// each in the session `session_of` names.
+pub fn write_tool_uses(
+    out: &mut impl Write,
+    first: usize,
+    lines: usize,
+    session_of: impl Fn(usize) -> String,
+) -> usize {
     let mut written = 0;
-    let mut i = 0usize;
+    let mut i = first;
     while written < lines {
-        let session = format!("sess-{:05}", i / 40);
+        let session = session_of(i);
         let tool_use = format!("toolu_{i:09}");
         let (tool, extra): (&str, serde_json::Value) = match i % 5 {
             0 | 1 => (

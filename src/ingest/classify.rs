@@ -29,8 +29,10 @@
 //!
 //! # Session health
 //! Before each commit, `mcp_ratio` and `health_score` of the sessions whose
-//! rows the transaction changed are recomputed from those rows ([`SESSION_HEALTH`];
-//! formulas in the README).
+//! rows the transaction changed are recomputed ([`SESSION_HEALTH`]; formulas
+//! in the README): the call terms from the session's tallies, which the
+//! rollups keep in the same transaction, the test and violation terms from
+//! the session's rows.
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
@@ -195,15 +197,16 @@ impl Classifier {
         Ok(())
     }
 
-    /// Completes the transaction's rows: the health of the sessions its
-    /// batches touched, and the rollup deltas. Called once, last, before
-    /// the commit.
+    /// Completes the transaction's rows: the rollup deltas, then the health
+    /// of the sessions its batches touched (which reads the session tallies
+    /// just updated). Called once, last, before the commit.
     pub fn finish(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        self.rollups.flush(tx)?;
         let mut health = tx.prepare_cached(SESSION_HEALTH)?;
         for session_id in self.touched.drain() {
             health.execute([&session_id])?;
         }
-        self.rollups.flush(tx)
+        Ok(())
     }
 
     fn session(
@@ -476,7 +479,7 @@ const CALL_END: &str = record_end_sql!(
 );
 /// What the rollups need of a call row, before and after each write. (Not
 /// `RETURNING`: SQLite runs it like a trigger, with a statement journal.)
-const CALL_ROW: &str = "SELECT function_id, ts, success, duration_ms FROM calls
+const CALL_ROW: &str = "SELECT function_id, ts, success, duration_ms, tool_used FROM calls
      WHERE session_id = ?1 AND tool_use_id = ?2 AND ordinal = ?3";
 /// A call row written whole, when the tool use has none yet.
 const CALL_INSERT: &str = "INSERT INTO calls (session_id, ts, tool_use_id, ordinal, duration_ms,
@@ -520,8 +523,11 @@ const VIOLATION: &str =
 ///   rounded to one decimal. A session without finished calls or tests
 ///   loses nothing on those terms.
 ///
-/// The session's calls are read once for both figures (a division by zero
-/// is NULL in SQLite, hence the COALESCE for a session without any).
+/// The call terms come from the session's tallies (`session_calls`,
+/// maintained with the rollups), so the cost does not grow with the
+/// session's length; a session without calls has no tally row, and the
+/// sums over none are NULL. A division by zero is NULL in SQLite, hence
+/// the COALESCEs.
 pub const SESSION_HEALTH: &str = "
 UPDATE sessions SET (mcp_ratio, health_score) = (
     SELECT CASE WHEN c.n > 0 THEN 1.0 * c.mcp / c.n END,
@@ -530,9 +536,9 @@ UPDATE sessions SET (mcp_ratio, health_score) = (
                - 20.0 * COALESCE((SELECT 1.0 * SUM(passed = 0) / COUNT(passed) FROM test_runs WHERE session_id = ?1), 0.0)
                - MIN(50.0, (SELECT COALESCE(SUM(CASE severity WHEN 'error' THEN 10 WHEN 'warn' THEN 5 ELSE 1 END), 0)
                             FROM violations WHERE session_id = ?1)), 1))
-    FROM (SELECT COUNT(*) AS n, SUM(tool_used = 'mcp') AS mcp,
-                 SUM(success = 0) AS failed, COUNT(success) AS finished
-          FROM calls WHERE session_id = ?1) AS c)
+    FROM (SELECT SUM(calls) AS n, SUM(mcp) AS mcp, SUM(failed) AS failed,
+                 SUM(finished) AS finished
+          FROM session_calls WHERE session_id = ?1) AS c)
 WHERE session_id = ?1";
 
 fn millis_between(from: &str, to: &str) -> Option<i64> {
@@ -603,8 +609,9 @@ fn write_call(
             ts: values.ts.into(),
             success: values.success,
             duration_ms: values.duration_ms,
+            mcp: values.tool_used == "mcp",
         };
-        rollups.call_written(None, &row);
+        rollups.call_written(tool_use.session_id, None, &row);
         return Ok(());
     }
     // A conflict needs a conflict target: only rows with a tool-use id.
@@ -644,7 +651,7 @@ fn write_call(
         ))?,
     };
     if let Some(after) = read()? {
-        rollups.call_written(before.as_ref(), &after);
+        rollups.call_written(tool_use.session_id, before.as_ref(), &after);
     }
     Ok(())
 }

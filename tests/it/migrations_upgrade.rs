@@ -202,7 +202,7 @@ fn lean_inserts_upgrade_keeps_rows_and_write_counts() {
         .unwrap();
     }
     let db = Database::open(&path, Missing::Refuse).unwrap();
-    assert_eq!(db.migration().applied, vec![7, 8]);
+    assert_eq!(db.migration().applied, vec![7, 8, 9]);
     let c = db.conn();
     assert_eq!(count(c, "SELECT COUNT(*) FROM calls"), 3);
     assert_eq!(count(c, "SELECT COUNT(*) FROM test_runs"), 2);
@@ -332,4 +332,57 @@ fn events_stored_before_one_event_key_are_still_duplicates() {
         2,
         "one id, two tool uses"
     );
+}
+
+/// Migration 009 backfills each session's call tallies from the calls
+/// stored before it, so the health computed at the next event of a session
+/// still counts its earlier calls.
+#[test]
+fn session_health_after_the_tallies_upgrade_counts_earlier_calls() {
+    let scratch = crate::support::Scratch::new();
+    {
+        let mut conn = Connection::open(scratch.db()).unwrap();
+        migrations::apply(&mut conn, &MIGRATIONS[..8]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sessions (session_id) VALUES ('s'), ('quiet');
+             INSERT INTO calls (session_id, function_id, tool_used, ts, success, tool_use_id) VALUES
+               ('s', 'a_py_x', 'fn_run', '2026-11-24T09:00:00.000Z', 1, 't1'),
+               ('s', 'b_go_y', 'mcp', '2026-11-24T09:00:01.000Z', 0, 't2'),
+               ('s', 'a_py_x', 'fn_run', '2026-11-24T09:00:02.000Z', NULL, 't3'),
+               ('quiet', 'b_go_y', 'mcp', '2026-11-24T09:00:03.000Z', NULL, 't4');",
+        )
+        .unwrap();
+    }
+    let file = scratch.private_spool().join("next.jsonl");
+    let line =
+        crate::support::envelope_line("01a20f50-4841-7007-b311-5167b83baf60", "s", "t5", "a_py_x");
+    std::fs::write(&file, line).unwrap();
+    let out = crate::support::succeed(scratch.cmd(&["replay"]).arg(&file));
+    assert_eq!(out.trim(), "events=1 inserted=1 duplicates=0 quarantined=0");
+    let conn = scratch.read();
+    let tallies: Vec<(String, i64, i64, i64, i64)> = conn
+        .prepare("SELECT session_id, calls, mcp, failed, finished FROM session_calls ORDER BY 1")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        tallies,
+        [
+            ("quiet".to_string(), 1, 1, 0, 0),
+            ("s".to_string(), 4, 1, 1, 3)
+        ]
+    );
+    // One failed of three finished calls: 100 − 30 / 3; one MCP call of four.
+    let (ratio, health): (f64, f64) = conn
+        .query_row(
+            "SELECT mcp_ratio, health_score FROM sessions WHERE session_id = 's'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((ratio, health), (0.25, 90.0));
 }

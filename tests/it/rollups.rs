@@ -309,12 +309,14 @@ fn open() -> (tempfile::TempDir, Database) {
 }
 
 /// One Bash tool use running one or two registry functions, or (`edit`) an
-/// Edit of the first one's file.
+/// Edit of the first one's file, or (`mcp`) the first one run through the
+/// registry's MCP server.
 #[derive(Debug, Clone)]
 struct ToolUse {
     session: usize,
     functions: Vec<usize>,
     edit: bool,
+    mcp: bool,
     age: i64,
     pre: bool,
     /// None: no Post; Some(true): PostToolUse; Some(false): a failure.
@@ -327,7 +329,7 @@ fn tool_use_strategy() -> impl Strategy<Value = ToolUse> {
     (
         0usize..3,
         prop::collection::vec(0..FUNCTIONS.len(), 1..3),
-        prop::bool::weighted(0.2),
+        prop_oneof![3 => Just((false, false)), 1 => Just((true, false)), 1 => Just((false, true))],
         age_strategy(),
         prop::bool::weighted(0.85),
         prop_oneof![1 => Just(None), 3 => Just(Some(true)), 1 => Just(Some(false))],
@@ -335,15 +337,18 @@ fn tool_use_strategy() -> impl Strategy<Value = ToolUse> {
         any::<bool>(),
     )
         .prop_map(
-            |(session, functions, edit, age, pre, post, took_ms, payload_duration)| ToolUse {
-                session,
-                functions,
-                edit,
-                age,
-                pre,
-                post,
-                took_ms,
-                payload_duration,
+            |(session, functions, (edit, mcp), age, pre, post, took_ms, payload_duration)| {
+                ToolUse {
+                    session,
+                    functions,
+                    edit,
+                    mcp,
+                    age,
+                    pre,
+                    post,
+                    took_ms,
+                    payload_duration,
+                }
             },
         )
 }
@@ -393,6 +398,10 @@ fn spool_lines(conn: &Connection, uses: &[ToolUse], order: u64) -> Vec<String> {
                 event["tool_name"] = "Edit".into();
                 event["file_path"] = path.into();
                 event["lines_added"] = 2.into();
+            }
+            if u.mcp {
+                event["tool_name"] = "mcp__registry__run_function".into();
+                event["tool_input"] = serde_json::json!({"function_id": FUNCTIONS[u.functions[0]]});
             }
             event
         };
@@ -455,6 +464,7 @@ fn rollup_tables(conn: &Connection) -> Vec<Vec<Value>> {
         "SELECT 'total', function_id, '', calls, errors, finished, duration_sum, durations FROM call_totals ORDER BY 2",
         "SELECT 'duration', function_id, lo, n, 0, 0, 0, 0 FROM call_durations ORDER BY 2, 3",
         "SELECT 'count', tbl, n, 0, 0, 0, 0, 0 FROM row_counts ORDER BY 2",
+        "SELECT 'session', session_id, calls, mcp, failed, finished, 0, 0 FROM session_calls ORDER BY 2",
     ] {
         let mut stmt = conn.prepare(sql).unwrap();
         let found: Vec<Vec<Value>> = stmt
@@ -465,6 +475,42 @@ fn rollup_tables(conn: &Connection) -> Vec<Vec<Value>> {
         rows.extend(found);
     }
     rows
+}
+
+/// Every session's `mcp_ratio` and `health_score` against the formulas
+/// computed from all of its rows (what the ingester computed before the
+/// session tallies of migration 009).
+fn health_from_scratch(conn: &Connection) -> Result<(), String> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT s.session_id, s.mcp_ratio, s.health_score,
+                    CASE WHEN c.n > 0 THEN 1.0 * c.mcp / c.n END,
+                    MAX(0.0, round(100.0
+                        - 30.0 * COALESCE(1.0 * c.failed / c.finished, 0.0)
+                        - 20.0 * COALESCE((SELECT 1.0 * SUM(passed = 0) / COUNT(passed) FROM test_runs t WHERE t.session_id = s.session_id), 0.0)
+                        - MIN(50.0, (SELECT COALESCE(SUM(CASE severity WHEN 'error' THEN 10 WHEN 'warn' THEN 5 ELSE 1 END), 0)
+                                     FROM violations v WHERE v.session_id = s.session_id)), 1))
+             FROM sessions s
+             JOIN (SELECT session_id, COUNT(*) AS n, SUM(tool_used = 'mcp') AS mcp,
+                          SUM(success = 0) AS failed, COUNT(success) AS finished
+                   FROM calls GROUP BY session_id) AS c ON c.session_id = s.session_id",
+        )
+        .unwrap();
+    let rows: Vec<(String, [Option<f64>; 4])> = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (session, [ratio, health, scratch_ratio, scratch_health]) in rows {
+        if (ratio, health) != (scratch_ratio, scratch_health) {
+            return Err(format!(
+                "{session}: mcp_ratio {ratio:?}, health {health:?}; from its rows {scratch_ratio:?}, {scratch_health:?}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check(conn: &Connection) -> Result<(), String> {
@@ -538,6 +584,9 @@ proptest! {
         conn.execute_batch(&scratch_view()).unwrap();
         if let Err(e) = check(&conn) {
             prop_assert!(false, "ingested: {}", e);
+        }
+        if let Err(e) = health_from_scratch(&conn) {
+            prop_assert!(false, "session health: {}", e);
         }
         let incremental = rollup_tables(&conn);
         call_monitor::rollups::rebuild(&conn).unwrap();
