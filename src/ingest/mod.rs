@@ -5,7 +5,8 @@
 //! when a backlog is read ahead, up to [`BATCHES_PER_TRANSACTION`] batches
 //! that are ready in one (it never waits for a batch to fill a
 //! transaction). A transaction holds, together:
-//! - one `events` row per new envelope (its dedupe key),
+//! - one `events` row per new envelope (its dedupe key; `events.rs` inserts
+//!   them a chunk at a time),
 //! - the rows classification derives from it ([`classify`]),
 //! - a `quarantine` row per rejected line (its raw bytes already synced in
 //!   `<spool>/quarantine/`),
@@ -15,7 +16,7 @@
 //! - **Exactly once.** Rows and offset commit atomically, so after a crash
 //!   the file is re-read from the last committed offset and every line is
 //!   applied once. Redeliveries are dropped by the key of `events`
-//!   ([`dedupe_key`]: a tool-use event's `session_id` + `tool_use_id` +
+//!   (`events::dedupe_key`: a tool-use event's `session_id` + `tool_use_id` +
 //!   `hook_event_name`, any other event's envelope id), so an event spooled
 //!   twice, under its id or a new one, or a file replayed under another
 //!   identity, is stored once.
@@ -34,6 +35,7 @@
 //! batch that raced is discarded before it is applied.
 
 pub mod classify;
+mod events;
 pub mod prepare;
 pub mod recognise;
 
@@ -41,11 +43,10 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{CachedStatement, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tracing::{debug, warn};
 
-use crate::envelope::{Envelope, Rejection};
+use crate::envelope::Rejection;
 use crate::tail::{self, LineContent, LineReader, RawLine};
 use crate::{quarantine, timefmt};
 use prepare::{Batches, Prepared};
@@ -446,17 +447,14 @@ fn apply_lines(
     let mut stats = IngestStats::default();
     let mut fresh = Vec::with_capacity(parsed.len());
     let mut ahead = classify::Ahead::default();
-    let mut insert_event = tx.prepare_cached(INSERT_EVENT).map_err(store_err)?;
-    let mut key = String::new();
+    let stored = events::store(tx, parsed, now.millis).map_err(store_err)?;
     // Where each fresh envelope is in the batch.
     let mut fresh_at = Vec::with_capacity(parsed.len());
     for (at, (line, parsed)) in raw.iter().zip(parsed.iter_mut()).enumerate() {
         stats.events += 1;
         match &parsed.envelope {
             Ok(env) => {
-                if store_event(&mut insert_event, env, parsed.uuid.as_ref(), &mut key, now)
-                    .map_err(store_err)?
-                {
+                if stored[at] {
                     fresh.push(env);
                     fresh_at.push(at);
                     ahead.plan.extend(parsed.planned.take());
@@ -471,7 +469,6 @@ fn apply_lines(
             }
         }
     }
-    drop(insert_event);
     // The plan ahead was made for every valid envelope of the batch.
     ahead.exact = stats.duplicates == 0;
     classifier
@@ -485,89 +482,6 @@ fn apply_lines(
         parsed[at].planned = Some(planned);
     }
     Ok(stats)
-}
-
-const INSERT_EVENT: &str = "INSERT INTO events (dedupe_key, envelope_id, ts, ingested_at)
-     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
-
-/// Inserts the `events` row with `insert` ([`INSERT_EVENT`]); `false` when
-/// the event was already stored. `uuid`: the id's bytes when it is a
-/// canonical UUID; `key`: a buffer for the dedupe key.
-fn store_event(
-    insert: &mut CachedStatement<'_>,
-    env: &Envelope<'_>,
-    uuid: Option<&[u8; 16]>,
-    key: &mut String,
-    now: &Now,
-) -> rusqlite::Result<bool> {
-    let inserted = insert.execute((
-        dedupe_key(key, env, uuid),
-        event_key(&env.id, uuid),
-        env.ts.timestamp_millis(),
-        now.millis,
-    ))?;
-    Ok(inserted == 1)
-}
-
-/// The key that recognises a redelivery of `env`, the key of `events`
-/// (migration 008 converts older rows by the same rule):
-/// - a tool-use event (with a session and a tool-use id): the text
-///   `<bytes>:<session_id> <bytes>:<tool_use_id> <hook_event_name>`, each id
-///   preceded by its length in bytes, so equal keys mean equal triples — a
-///   line spooled again, under its id or a new one, has the same triple;
-/// - any other event: its envelope id ([`event_key`]: a canonical UUID's 16
-///   bytes), or the text `id:<id>` for another id. A tool-use key starts
-///   with a digit, and a blob never equals a text, so no two kinds collide.
-///
-/// Text keys are built in `buf`. (No `format!`: this runs for every line on
-/// the database thread, where formatting cost 3 % of its instructions.)
-fn dedupe_key<'a>(
-    buf: &'a mut String,
-    env: &Envelope<'_>,
-    uuid: Option<&'a [u8; 16]>,
-) -> ToSqlOutput<'a> {
-    buf.clear();
-    if let (Some(session), Some(tool_use)) = (env.field("session_id"), env.field("tool_use_id")) {
-        let mut length = itoa::Buffer::new();
-        for id in [session, tool_use] {
-            buf.push_str(length.format(id.len()));
-            buf.push(':');
-            buf.push_str(id);
-            buf.push(' ');
-        }
-        buf.push_str(env.hook_event_name());
-    } else if let Some(bytes) = uuid {
-        return ToSqlOutput::Borrowed(ValueRef::Blob(bytes));
-    } else {
-        buf.push_str("id:");
-        buf.push_str(&env.id);
-    }
-    ToSqlOutput::Borrowed(ValueRef::Text(buf.as_bytes()))
-}
-
-/// An envelope id as `events` stores it: the 16 bytes of a canonical UUID
-/// (lowercase, hyphenated, as the hook writes them), else the id's text.
-/// One-to-one, so equal keys mean equal ids; migration 006 converts older
-/// rows by the same rule.
-/// (`uuid` is `canonical_uuid(id)`, worked out ahead.)
-fn event_key<'a>(id: &'a str, uuid: Option<&'a [u8; 16]>) -> ToSqlOutput<'a> {
-    ToSqlOutput::Borrowed(match uuid {
-        Some(bytes) => ValueRef::Blob(bytes),
-        None => ValueRef::Text(id.as_bytes()),
-    })
-}
-
-/// The 16 bytes of `id` when it is a UUID written canonically.
-pub(crate) fn canonical_uuid(id: &str) -> Option<[u8; 16]> {
-    let canonical = id.len() == 36
-        && id.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
-        });
-    if !canonical {
-        return None;
-    }
-    uuid::Uuid::try_parse(id).ok().map(|uuid| *uuid.as_bytes())
 }
 
 /// The batch's clock: `spool_files` and `quarantine` take the canonical

@@ -47,7 +47,7 @@ pub struct Parsed<'a> {
     /// of it, handed back to be freed with the batch.
     pub planned: Option<Planned>,
     /// The 16 bytes of its id when that is a canonical UUID
-    /// ([`super::event_key`]).
+    /// (`events::event_key`).
     pub uuid: Option<[u8; 16]>,
 }
 
@@ -176,7 +176,7 @@ fn parse<'a>(raw: &'a [RawLine], recogniser: &Recogniser) -> ParsedLines<'a> {
         .into_iter()
         .map(|envelope| {
             let (planned, uuid) = match &envelope {
-                Ok(env) => (plan.next(), super::canonical_uuid(&env.id)),
+                Ok(env) => (plan.next(), super::events::canonical_uuid(&env.id)),
                 Err(_) => (None, None),
             };
             Parsed {
