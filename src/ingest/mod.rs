@@ -34,6 +34,7 @@
 //! time is safe: the offset is re-read inside the write transaction and a
 //! batch that raced is discarded before it is applied.
 
+mod calls;
 pub mod classify;
 mod events;
 pub mod prepare;
@@ -585,6 +586,65 @@ mod tests {
                 commits.push(n)
             })
             .map(|()| commits)
+    }
+
+    /// A `fn run` event of tool use `t` in session `s`, at second `second`.
+    fn phase(hook: &str, t: usize, second: usize) -> String {
+        format!(
+            r#"{{"v":1,"id":"{hook}-{t}","ts":"2026-11-24T10:00:{second:02}.000Z","host":"h","event":{{"session_id":"s","hook_event_name":"{hook}","tool_name":"Bash","tool_use_id":"t-{t}","command":"fn run a_py_x"}}}}"#
+        ) + "\n"
+    }
+
+    /// Call rows go in 32 to a statement; a chunk holding the Post of a Pre
+    /// stored by an earlier batch fails on the pairing key and is written
+    /// row by row: every Post completes its Pre's row (no second row), the
+    /// new rows are stored once, and the rollups count each row once.
+    #[test]
+    fn chunks_of_calls_pair_with_rows_of_earlier_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut ingestor, _, _) = backlog(dir.path(), 1);
+        let earlier = dir.path().join("earlier.jsonl");
+        std::fs::write(
+            &earlier,
+            (0..40)
+                .map(|t| phase("PreToolUse", t, 1))
+                .collect::<String>(),
+        )
+        .unwrap();
+        ingestor
+            .ingest_file(&earlier, &|| false, &mut |_| {})
+            .unwrap();
+        // Posts of 20 stored Pres, 20 Posts without a Pre, 40 Pre/Post pairs.
+        let mut later: String = (20..60).map(|t| phase("PostToolUse", t, 3)).collect();
+        for t in 60..100 {
+            later += &phase("PreToolUse", t, 2);
+            later += &phase("PostToolUse", t, 4);
+        }
+        let later_path = dir.path().join("later.jsonl");
+        std::fs::write(&later_path, later).unwrap();
+        ingestor
+            .ingest_file(&later_path, &|| false, &mut |_| {})
+            .unwrap();
+
+        let count = |sql| count(&ingestor, sql);
+        assert_eq!(count("SELECT COUNT(*) FROM calls"), 100);
+        assert_eq!(
+            count("SELECT COUNT(*) FROM calls WHERE success IS NULL"),
+            20
+        );
+        // Paired across batches: from the Pre's start, 2 s.
+        assert_eq!(
+            count("SELECT COUNT(*) FROM calls WHERE duration_ms = 2000"),
+            60
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM calls WHERE success = 1 AND duration_ms IS NULL"),
+            20
+        );
+        assert_eq!(count("SELECT calls FROM call_totals"), 100);
+        assert_eq!(count("SELECT finished FROM call_totals"), 80);
+        assert_eq!(count("SELECT finished FROM session_calls"), 80);
+        assert_eq!(count("SELECT n FROM row_counts WHERE tbl = 'calls'"), 100);
     }
 
     fn count(ingestor: &Ingestor, sql: &str) -> i64 {
