@@ -170,6 +170,14 @@ impl Ingestor {
         recogniser: recognise::Recogniser,
         quarantine_dir: PathBuf,
     ) -> Self {
+        // Statement journals stay in memory: a chunk of call rows touches
+        // more pages than the 64 KiB SQLite keeps in memory by default, and
+        // spilling each to a temporary file doubled replay's system time
+        // (BENCHMARKS.md, replay in 0.9.0). The ingester never sorts or
+        // builds temporary tables, so nothing else of its grows with this.
+        if let Err(error) = conn.pragma_update(None, "temp_store", "MEMORY") {
+            warn!(%error, "statement journals will spill to temporary files");
+        }
         Self {
             conn,
             classifier: classify::Classifier::new(recogniser),
@@ -645,6 +653,16 @@ mod tests {
         assert_eq!(count("SELECT finished FROM call_totals"), 80);
         assert_eq!(count("SELECT finished FROM session_calls"), 80);
         assert_eq!(count("SELECT n FROM row_counts WHERE tbl = 'calls'"), 100);
+    }
+
+    /// The ingester's statement journals never spill to temporary files
+    /// (a chunk of call rows outgrows the default 64 KiB in memory).
+    #[test]
+    fn statement_journals_stay_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ingestor, _, _) = backlog(dir.path(), 1);
+        // 2 = MEMORY.
+        assert_eq!(count(&ingestor, "PRAGMA temp_store"), 2);
     }
 
     fn count(ingestor: &Ingestor, sql: &str) -> i64 {
