@@ -3,8 +3,7 @@
 //!
 //! What a tool use states is decided by [`super::recognise`]; this module
 //! decides when each fact is written, and keeps the Pre and the Post of one
-//! tool use on the same rows. `calls` rows, one per ingested tool use or
-//! so, are written by [`super::calls`] (in chunks).
+//! tool use on the same rows.
 //!
 //! # Pairing
 //! A tool use produces up to two events (PreToolUse, then PostToolUse or
@@ -38,12 +37,11 @@
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
-use rusqlite::Transaction;
+use rusqlite::{CachedStatement, OptionalExtension, Transaction};
 
-use super::calls::{CallValues, NewCalls};
 use super::recognise::{Facts, Recogniser};
 use crate::envelope::Envelope;
-use crate::rollups;
+use crate::rollups::{self, CallRow};
 use crate::{redact, timefmt};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,20 +140,10 @@ impl Classifier {
                 })
                 .collect();
         }
-        // Recognised first, so that the facts can be borrowed by the call
-        // rows waiting in `calls` while the loop goes on.
-        for (i, env) in batch.iter().enumerate() {
-            let planned = &mut ahead.plan[i];
-            if planned.recognised.is_none()
-                && planned.action != Action::StartOnly
-                && env.field("session_id").is_some()
-                && Phase::of(env.hook_event_name()).is_some()
-            {
-                planned.recognised = Some(Recognised::of(&self.recogniser, env));
-            }
-        }
-        let plan = &ahead.plan;
-        let mut calls = NewCalls::new(tx)?;
+        let plan = &mut ahead.plan;
+        // Prepared once per batch: a cached statement handed back after each
+        // use costs two hashes of its SQL (≈ 4 % of the database thread).
+        let mut call_insert = tx.prepare_cached(CALL_INSERT)?;
         let mut starts: HashMap<(&str, &str), &str> = HashMap::new();
         for (i, env) in batch.iter().enumerate() {
             let Some(session_id) = env.field("session_id") else {
@@ -173,9 +161,9 @@ impl Classifier {
                 }
                 continue;
             }
-            let Some(Recognised { facts, error_class }) = &plan[i].recognised else {
-                continue;
-            };
+            let Recognised { facts, error_class } = plan[i]
+                .recognised
+                .get_or_insert_with(|| Recognised::of(&self.recogniser, env));
             if facts.is_empty() {
                 continue;
             }
@@ -188,13 +176,15 @@ impl Classifier {
                 ts,
             };
             match phase {
-                Phase::Pre => record_start(tx, &mut calls, &mut self.rollups, &tool_use, facts)?,
+                Phase::Pre => {
+                    record_start(tx, &mut call_insert, &mut self.rollups, &tool_use, facts)?
+                }
                 Phase::Post { success } => {
                     let start = key.and_then(|k| starts.remove(&k));
                     let outcome = outcome(env, success, start, facts, error_class.as_deref());
                     record_end(
                         tx,
-                        &mut calls,
+                        &mut call_insert,
                         &mut self.rollups,
                         &tool_use,
                         &outcome,
@@ -203,7 +193,6 @@ impl Classifier {
                 }
             }
         }
-        calls.flush(&mut self.rollups)?;
         self.rollups.events_inserted(batch.len() as u64);
         Ok(())
     }
@@ -476,18 +465,26 @@ macro_rules! record_end_sql {
     };
 }
 
-pub(super) const CALL_START: &str = record_start_sql!(
+const CALL_START: &str = record_start_sql!(
     "calls",
     "success",
     "function_id, tool_used, args_hash",
     "?5, ?6, ?7"
 );
-pub(super) const CALL_END: &str = record_end_sql!(
+const CALL_END: &str = record_end_sql!(
     "calls",
     "function_id, tool_used, args_hash, success, error_class",
     "?6, ?7, ?8, ?9, ?10",
     "success = excluded.success, error_class = excluded.error_class, args_hash = COALESCE(calls.args_hash, excluded.args_hash)"
 );
+/// What the rollups need of a call row, before and after each write. (Not
+/// `RETURNING`: SQLite runs it like a trigger, with a statement journal.)
+const CALL_ROW: &str = "SELECT function_id, ts, success, duration_ms, tool_used FROM calls
+     WHERE session_id = ?1 AND tool_use_id = ?2 AND ordinal = ?3";
+/// A call row written whole, when the tool use has none yet.
+const CALL_INSERT: &str = "INSERT INTO calls (session_id, ts, tool_use_id, ordinal, duration_ms,
+        function_id, tool_used, args_hash, success, error_class)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING";
 const TEST_START: &str = record_start_sql!("test_runs", "passed", "function_id, test_id", "?5, ?6");
 const TEST_END: &str = record_end_sql!(
     "test_runs",
@@ -551,11 +548,10 @@ fn millis_between(from: &str, to: &str) -> Option<i64> {
 
 /// The tool-use event being recorded: its session, its id (absent in some
 /// external events) and its own time.
-#[derive(Clone, Copy)]
-pub(super) struct ToolUse<'a> {
-    pub(super) session_id: &'a str,
-    pub(super) tool_use_id: Option<&'a str>,
-    pub(super) ts: &'a str,
+struct ToolUse<'a> {
+    session_id: &'a str,
+    tool_use_id: Option<&'a str>,
+    ts: &'a str,
 }
 
 /// What a Post event says.
@@ -569,12 +565,103 @@ struct Outcome<'a> {
     snippet: Option<String>,
 }
 
-fn record_start<'b>(
+/// One call row as its event writes it: what a fresh insert stores, and so
+/// what the rollups count when nothing was there before.
+struct CallValues<'a> {
+    ordinal: usize,
+    ts: &'a str,
+    duration_ms: Option<i64>,
+    function_id: &'a str,
+    tool_used: &'a str,
+    args_hash: &'a str,
+    success: Option<i64>,
+    error_class: Option<&'a str>,
+}
+
+/// Writes one call row and reports the row before and after to the
+/// rollups. Usually the row is new (a Pre, or a Post whose Pre is in the
+/// same batch): one plain insert, whose row is `values`. Only when the
+/// tool use already has its row (the other phase came in an earlier batch)
+/// does it pair with it — CALL_START for a Pre (no outcome yet), CALL_END
+/// for a Post —, reading the row before and after.
+fn write_call(
     tx: &Transaction<'_>,
-    calls: &mut NewCalls<'_, 'b>,
+    call_insert: &mut CachedStatement<'_>,
     rollups: &mut rollups::Pending,
-    tool_use: &ToolUse<'b>,
-    facts: &'b Facts,
+    tool_use: &ToolUse<'_>,
+    values: &CallValues<'_>,
+) -> rusqlite::Result<()> {
+    let inserted = call_insert.execute((
+        tool_use.session_id,
+        values.ts,
+        tool_use.tool_use_id,
+        values.ordinal as i64,
+        values.duration_ms,
+        values.function_id,
+        values.tool_used,
+        values.args_hash,
+        values.success,
+        values.error_class,
+    ))?;
+    if inserted == 1 {
+        let row = CallRow {
+            function_id: Some(values.function_id.into()),
+            ts: values.ts.into(),
+            success: values.success,
+            duration_ms: values.duration_ms,
+            mcp: values.tool_used == "mcp",
+        };
+        rollups.call_written(tool_use.session_id, None, &row);
+        return Ok(());
+    }
+    // A conflict needs a conflict target: only rows with a tool-use id.
+    let Some(tool_use_id) = tool_use.tool_use_id else {
+        return Ok(());
+    };
+    let read = || {
+        tx.prepare_cached(CALL_ROW)?
+            .query_row(
+                (tool_use.session_id, tool_use_id, values.ordinal as i64),
+                CallRow::from_row,
+            )
+            .optional()
+    };
+    let before = read()?;
+    match values.success {
+        None => tx.prepare_cached(CALL_START)?.execute((
+            tool_use.session_id,
+            values.ts,
+            tool_use_id,
+            values.ordinal as i64,
+            values.function_id,
+            values.tool_used,
+            values.args_hash,
+        ))?,
+        Some(success) => tx.prepare_cached(CALL_END)?.execute((
+            tool_use.session_id,
+            values.ts,
+            tool_use_id,
+            values.ordinal as i64,
+            values.duration_ms,
+            values.function_id,
+            values.tool_used,
+            values.args_hash,
+            success,
+            values.error_class,
+        ))?,
+    };
+    if let Some(after) = read()? {
+        rollups.call_written(tool_use.session_id, before.as_ref(), &after);
+    }
+    Ok(())
+}
+
+fn record_start(
+    tx: &Transaction<'_>,
+    call_insert: &mut CachedStatement<'_>,
+    rollups: &mut rollups::Pending,
+    tool_use: &ToolUse<'_>,
+    facts: &Facts,
 ) -> rusqlite::Result<()> {
     let ToolUse {
         session_id,
@@ -592,7 +679,7 @@ fn record_start<'b>(
             success: None,
             error_class: None,
         };
-        calls.add(rollups, *tool_use, values)?;
+        write_call(tx, call_insert, rollups, tool_use, &values)?;
     }
     if !facts.tests.is_empty() {
         let mut stmt = tx.prepare_cached(TEST_START)?;
@@ -612,13 +699,13 @@ fn record_start<'b>(
     record_heredocs(tx, tool_use, tool_use.ts, facts)
 }
 
-fn record_end<'b>(
+fn record_end(
     tx: &Transaction<'_>,
-    calls: &mut NewCalls<'_, 'b>,
+    call_insert: &mut CachedStatement<'_>,
     rollups: &mut rollups::Pending,
-    tool_use: &ToolUse<'b>,
-    outcome: &Outcome<'b>,
-    facts: &'b Facts,
+    tool_use: &ToolUse<'_>,
+    outcome: &Outcome<'_>,
+    facts: &Facts,
 ) -> rusqlite::Result<()> {
     let session_id = tool_use.session_id;
     let tool_use_id = tool_use.tool_use_id;
@@ -637,7 +724,7 @@ fn record_end<'b>(
             success: Some(success),
             error_class: outcome.error_class,
         };
-        calls.add(rollups, *tool_use, values)?;
+        write_call(tx, call_insert, rollups, tool_use, &values)?;
     }
     if !facts.tests.is_empty() {
         let mut stmt = tx.prepare_cached(TEST_END)?;

@@ -34,7 +34,6 @@
 //! time is safe: the offset is re-read inside the write transaction and a
 //! batch that raced is discarded before it is applied.
 
-mod calls;
 pub mod classify;
 mod events;
 pub mod prepare;
@@ -170,11 +169,12 @@ impl Ingestor {
         recogniser: recognise::Recogniser,
         quarantine_dir: PathBuf,
     ) -> Self {
-        // Statement journals stay in memory: a chunk of call rows touches
-        // more pages than the 64 KiB SQLite keeps in memory by default, and
-        // spilling each to a temporary file doubled replay's system time
-        // (BENCHMARKS.md, replay in 0.9.0). The ingester never sorts or
-        // builds temporary tables, so nothing else of its grows with this.
+        // Statement journals stay in memory: a chunk of `events` rows whose
+        // keys are scattered (sessions interleaved) touches more pages than
+        // the 64 KiB SQLite keeps in memory by default, and spilling each to
+        // a temporary file costs a write per page (BENCHMARKS.md, replay in
+        // 0.9.0). The ingester never sorts or builds temporary tables, so
+        // nothing else of its grows with this.
         if let Err(error) = conn.pragma_update(None, "temp_store", "MEMORY") {
             warn!(%error, "statement journals will spill to temporary files");
         }
@@ -603,12 +603,12 @@ mod tests {
         ) + "\n"
     }
 
-    /// Call rows go in 32 to a statement; a chunk holding the Post of a Pre
-    /// stored by an earlier batch fails on the pairing key and is written
-    /// row by row: every Post completes its Pre's row (no second row), the
-    /// new rows are stored once, and the rollups count each row once.
+    /// Posts of Pres stored by an earlier batch, mixed with Posts without a
+    /// Pre and Pre/Post pairs: every Post completes its Pre's row (no second
+    /// row), the new rows are stored once, and the rollups and session
+    /// tallies count each row once.
     #[test]
-    fn chunks_of_calls_pair_with_rows_of_earlier_batches() {
+    fn posts_pair_with_rows_of_earlier_batches() {
         let dir = tempfile::tempdir().unwrap();
         let (mut ingestor, _, _) = backlog(dir.path(), 1);
         let earlier = dir.path().join("earlier.jsonl");
@@ -656,7 +656,8 @@ mod tests {
     }
 
     /// The ingester's statement journals never spill to temporary files
-    /// (a chunk of call rows outgrows the default 64 KiB in memory).
+    /// (a chunk of `events` rows with scattered keys outgrows the default
+    /// 64 KiB in memory).
     #[test]
     fn statement_journals_stay_in_memory() {
         let dir = tempfile::tempdir().unwrap();
