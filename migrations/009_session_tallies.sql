@@ -1,5 +1,5 @@
 -- 009_session_tallies: session health from per-session call tallies, not
--- from a scan of the session's calls (BENCHMARKS.md, session health).
+-- from a scan of the session's calls (BENCHMARKS.md, 0.9.0).
 --
 -- Every transaction recomputes `mcp_ratio` and `health_score` of the
 -- sessions it touched. Until 008 that read every call of each such session

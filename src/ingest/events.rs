@@ -3,7 +3,7 @@
 //!
 //! Every ingested line is one `events` insert, and a statement executed for
 //! a single row spent about as much on its own setup and teardown (cursors,
-//! bindings, halting) as on the row (BENCHMARKS.md, replay in 0.9.0). So the
+//! bindings, halting) as on the row (BENCHMARKS.md, 0.9.0). So the
 //! rows go in [`CHUNK`] at a time, in one multi-row `INSERT`. A chunk with a
 //! duplicate fails on the key, and SQLite backs out that statement alone
 //! (its statement journal; the transaction goes on), without saying which
@@ -39,8 +39,17 @@ pub fn store(
     ingested_at: i64,
 ) -> rusqlite::Result<Vec<bool>> {
     let mut stored = vec![false; parsed.len()];
-    let valid: Vec<usize> = (0..parsed.len())
-        .filter(|&at| parsed[at].envelope.is_ok())
+    let valid: Vec<Valid<'_, '_>> = parsed
+        .iter()
+        .enumerate()
+        .filter_map(|(at, line)| {
+            let env = line.envelope.as_ref().ok()?;
+            Some(Valid {
+                at,
+                env,
+                uuid: line.uuid.as_ref(),
+            })
+        })
         .collect();
     let mut rows = Rows {
         chunk: tx.prepare_cached(&INSERT_CHUNK)?,
@@ -50,17 +59,25 @@ pub fn store(
     };
     let mut chunks = valid.chunks_exact(CHUNK);
     for chunk in &mut chunks {
-        match rows.insert_chunk(parsed, chunk) {
-            Ok(()) => chunk.iter().for_each(|&at| stored[at] = true),
+        match rows.insert_chunk(chunk) {
+            Ok(()) => chunk.iter().for_each(|line| stored[line.at] = true),
             // Backed out whole; any other failure shows again row by row.
             Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
-                rows.insert_each(parsed, chunk, &mut stored)?
+                rows.insert_each(chunk, &mut stored)?
             }
             Err(e) => return Err(e),
         }
     }
-    rows.insert_each(parsed, chunks.remainder(), &mut stored)?;
+    rows.insert_each(chunks.remainder(), &mut stored)?;
     Ok(stored)
+}
+
+/// A line with a valid envelope: its position in the batch, the envelope,
+/// and its id's bytes when that is a canonical UUID.
+struct Valid<'p, 'e> {
+    at: usize,
+    env: &'p Envelope<'e>,
+    uuid: Option<&'p [u8; 16]>,
 }
 
 /// The statements and the key buffer of one [`store`].
@@ -72,12 +89,10 @@ struct Rows<'t> {
 }
 
 impl Rows<'_> {
-    /// Inserts the rows of the lines at `chunk` (valid envelopes, [`CHUNK`]
-    /// of them) in one statement, all or none: it fails on a key already
-    /// stored, or twice in the chunk.
-    fn insert_chunk(&mut self, parsed: &[Parsed<'_>], chunk: &[usize]) -> rusqlite::Result<()> {
-        for (row, &at) in chunk.iter().enumerate() {
-            let (env, uuid) = valid(&parsed[at]);
+    /// Inserts the rows of `chunk` ([`CHUNK`] lines) in one statement, all
+    /// or none: it fails on a key already stored, or twice in the chunk.
+    fn insert_chunk(&mut self, chunk: &[Valid<'_, '_>]) -> rusqlite::Result<()> {
+        for (row, &Valid { env, uuid, .. }) in chunk.iter().enumerate() {
             let first = 4 * row + 1;
             // Bound values are copied: the key buffer is free again after.
             self.chunk
@@ -91,16 +106,14 @@ impl Rows<'_> {
         self.chunk.raw_execute().map(drop)
     }
 
-    /// Inserts the rows of the lines at `lines` one statement each, marking
-    /// in `stored` those that were.
+    /// Inserts the rows of `lines` one statement each, marking in `stored`
+    /// those that were.
     fn insert_each(
         &mut self,
-        parsed: &[Parsed<'_>],
-        lines: &[usize],
+        lines: &[Valid<'_, '_>],
         stored: &mut [bool],
     ) -> rusqlite::Result<()> {
-        for &at in lines {
-            let (env, uuid) = valid(&parsed[at]);
+        for &Valid { at, env, uuid } in lines {
             let inserted = self.one.execute((
                 dedupe_key(&mut self.key, env, uuid),
                 event_key(&env.id, uuid),
@@ -111,15 +124,6 @@ impl Rows<'_> {
         }
         Ok(())
     }
-}
-
-/// The envelope of a line known to be valid, and its id's UUID bytes.
-fn valid<'p>(parsed: &'p Parsed<'_>) -> (&'p Envelope<'p>, Option<&'p [u8; 16]>) {
-    let env = parsed
-        .envelope
-        .as_ref()
-        .expect("only valid envelopes are stored");
-    (env, parsed.uuid.as_ref())
 }
 
 /// [`CHUNK`] rows of [`INSERT_EVENT`] in one statement, failing on a

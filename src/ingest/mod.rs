@@ -172,9 +172,9 @@ impl Ingestor {
         // Statement journals stay in memory: a chunk of `events` rows whose
         // keys are scattered (sessions interleaved) touches more pages than
         // the 64 KiB SQLite keeps in memory by default, and spilling each to
-        // a temporary file costs a write per page (BENCHMARKS.md, replay in
-        // 0.9.0). The ingester never sorts or builds temporary tables, so
-        // nothing else of its grows with this.
+        // a temporary file costs a write per page (BENCHMARKS.md, 0.9.0).
+        // The ingester never sorts or builds temporary tables, so nothing
+        // else of its grows with this.
         if let Err(error) = conn.pragma_update(None, "temp_store", "MEMORY") {
             warn!(%error, "statement journals will spill to temporary files");
         }
