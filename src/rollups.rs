@@ -156,17 +156,12 @@ impl Pending {
         if before == Some(after) {
             return;
         }
-        let session = slot(&mut self.sessions, session_id);
         if let Some(before) = before {
-            session.add(before, -1);
-        }
-        session.add(after, 1);
-        if let Some(before) = before {
-            self.count_call(before, -1);
+            self.count_call(session_id, before, -1);
         } else {
             self.calls += 1;
         }
-        self.count_call(after, 1);
+        self.count_call(session_id, after, 1);
     }
 
     /// Records a new `code_writes` row of `function_id`.
@@ -179,7 +174,10 @@ impl Pending {
         self.events += n as i64;
     }
 
-    fn count_call(&mut self, row: &CallRow<'_>, sign: i64) {
+    /// Counts `row` in (`sign` 1) or out (-1) of its session's tallies and,
+    /// when it names a function, of that function's rollups.
+    fn count_call(&mut self, session_id: &str, row: &CallRow<'_>, sign: i64) {
+        slot(&mut self.sessions, session_id).add(row, sign);
         let Some(function_id) = &row.function_id else {
             return;
         };
