@@ -89,9 +89,7 @@ fn bench_soak(dir: &Path) {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(2000);
-    let spool = dir.join("soak-spool");
-    std::fs::create_dir_all(&spool).expect("mkdir");
-    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let spool = private_spool(dir, "soak-spool");
     let mut lines = Vec::new();
     support::write_realistic_spool(&mut lines, EVENTS);
     let lines: Vec<&[u8]> = lines.split_inclusive(|&b| b == b'\n').collect();
@@ -323,9 +321,7 @@ fn generate_calls(db: &Path, sessions: u32) {
 fn bench_idle(dir: &Path) {
     const SETTLE: Duration = Duration::from_secs(5);
     const WINDOW: Duration = Duration::from_secs(60);
-    let spool = dir.join("idle-spool");
-    std::fs::create_dir_all(&spool).expect("mkdir");
-    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let spool = private_spool(dir, "idle-spool");
     // A backlog first: large enough (≈ 38 MB) to be read ahead on the second
     // thread, whose memory must be given back once the daemon is idle.
     const BACKLOG: usize = 100_000;
@@ -606,31 +602,24 @@ fn bench_session(dir: &Path) {
     let long = write("long.jsonl", 0, 2 * TOOL_USES, "long");
     let base = dir.join("session-base.db");
     replay_timed(&long, &base, &spool);
-    let calls: i64 = rusqlite::Connection::open(&base)
-        .expect("open")
-        .query_row(
-            "SELECT COUNT(*) FROM calls WHERE session_id = 'long'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
+    // Every call of the database is in the long session.
+    let calls = count_calls(&rusqlite::Connection::open(&base).expect("open"));
     let tails = [
-        ("long", write("tail-long.jsonl", 10 * TOOL_USES, 10, "long")),
-        ("new", write("tail-new.jsonl", 10 * TOOL_USES, 10, "new")),
+        write("tail-long.jsonl", 10 * TOOL_USES, 10, "long"),
+        write("tail-new.jsonl", 10 * TOOL_USES, 10, "new"),
     ];
     let mut times = [Vec::new(), Vec::new()];
     let run_db = dir.join("session-run.db");
     for _ in 0..RUNS {
-        for (at, (_, tail)) in tails.iter().enumerate() {
+        for (tail, times) in tails.iter().zip(&mut times) {
             remove_db(&run_db);
             std::fs::copy(&base, &run_db).expect("copy");
-            let (elapsed, _) = replay_timed(tail, &run_db, &spool);
-            times[at].push(elapsed.as_secs_f64() * 1e3);
+            times.push(replay_timed(tail, &run_db, &spool).0);
         }
     }
-    let [long_ms, new_ms] = times.map(|mut t| spread(&mut t).0);
+    let [long, new] = times.map(|t| ms(summary(t).0));
     println!(
-        "session: replay of 10 lines (one commit) into a session of {calls} calls median {long_ms:.1} ms, into a new session {new_ms:.1} ms ({RUNS} runs each, process start included)"
+        "session: replay of 10 lines (one commit) into a session of {calls} calls median {long:.1} ms, into a new session {new:.1} ms ({RUNS} runs each, process start included)"
     );
 }
 
@@ -668,9 +657,7 @@ impl Copy {
 /// same schema, indexes and pragmas, in one transaction, with no parsing.
 fn bare_insert_seconds(dir: &Path, replayed: &Path, copy: Copy) -> f64 {
     let fresh = dir.join("ceiling.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(dir.join(format!("ceiling.db{suffix}")));
-    }
+    remove_db(&fresh);
     let status = Command::new(bin())
         .arg("init")
         .arg("--db")
