@@ -5,6 +5,14 @@ use call_monitor::db::{Database, Missing};
 use call_monitor::migrations::{self, Migration, MIGRATIONS};
 use rusqlite::Connection;
 
+/// A database at `path` made by the first `version` migrations, as an
+/// older call_monitor left it.
+fn at_schema(path: impl AsRef<std::path::Path>, version: usize) -> Connection {
+    let mut conn = Connection::open(path).unwrap();
+    migrations::apply(&mut conn, &MIGRATIONS[..version]).unwrap();
+    conn
+}
+
 fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -103,8 +111,7 @@ fn envelope_ids_stored_before_compact_events_are_still_duplicates() {
         "p-1",
     ];
     {
-        let mut conn = Connection::open(scratch.db()).unwrap();
-        migrations::apply(&mut conn, &MIGRATIONS[..5]).unwrap();
+        let conn = at_schema(scratch.db(), 5);
         // As 0.5.0 stored them: text ids and times; no tool-use id, so only
         // the envelope id can recognise the lines below.
         for id in ids {
@@ -185,8 +192,7 @@ fn lean_inserts_upgrade_keeps_rows_and_write_counts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {
-        let mut conn = Connection::open(&path).unwrap();
-        migrations::apply(&mut conn, &MIGRATIONS[..6]).unwrap();
+        let conn = at_schema(&path, 6);
         conn.execute_batch(
             "INSERT INTO calls (session_id, function_id, tool_used, ts)
              VALUES ('s', 'a_py_data', 'fn_run', '2026-01-01T00:00:00.000Z'),
@@ -239,8 +245,7 @@ fn lean_inserts_upgrade_keeps_rows_and_write_counts() {
 fn tool_use_keys_stored_before_lean_inserts_are_still_duplicates() {
     let scratch = crate::support::Scratch::new();
     {
-        let mut conn = Connection::open(scratch.db()).unwrap();
-        migrations::apply(&mut conn, &MIGRATIONS[..6]).unwrap();
+        let conn = at_schema(scratch.db(), 6);
         for (id, session, tool_use) in [
             ("old-1", "s", "t"),
             ("old-2", "sé", "tø"),
@@ -284,8 +289,7 @@ fn tool_use_keys_stored_before_lean_inserts_are_still_duplicates() {
 fn events_stored_before_one_event_key_are_still_duplicates() {
     let scratch = crate::support::Scratch::new();
     {
-        let mut conn = Connection::open(scratch.db()).unwrap();
-        migrations::apply(&mut conn, &MIGRATIONS[..7]).unwrap();
+        let conn = at_schema(scratch.db(), 7);
         conn.execute_batch(
             "INSERT INTO events (envelope_id, tool_use_key, ts, ingested_at) VALUES
                (unhex('01a20f5048417007b3115167b83baf50'), '1:s 2:t1 PostToolUse', 0, 0),
@@ -341,8 +345,7 @@ fn events_stored_before_one_event_key_are_still_duplicates() {
 fn session_health_after_the_tallies_upgrade_counts_earlier_calls() {
     let scratch = crate::support::Scratch::new();
     {
-        let mut conn = Connection::open(scratch.db()).unwrap();
-        migrations::apply(&mut conn, &MIGRATIONS[..8]).unwrap();
+        let conn = at_schema(scratch.db(), 8);
         conn.execute_batch(
             "INSERT INTO sessions (session_id) VALUES ('s'), ('quiet');
              INSERT INTO calls (session_id, function_id, tool_used, ts, success, tool_use_id) VALUES
