@@ -13,13 +13,13 @@
 
 use std::path::Path;
 
-use call_monitor::argkey::ArgsKey;
-use call_monitor::db::{Database, Missing};
-use call_monitor::envelope;
-use call_monitor::ingest::recognise::Recogniser;
+use call_monitor::contract as envelope;
 use call_monitor::ingest::Ingestor;
-use call_monitor::registry::Catalog;
-use call_monitor::rules::Rules;
+use call_monitor::recognise::rules::Rules;
+use call_monitor::recognise::ArgsKey;
+use call_monitor::recognise::Catalog;
+use call_monitor::recognise::Recogniser;
+use call_monitor::store::{Database, Missing};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 #[path = "support/mod.rs"]

@@ -283,7 +283,7 @@ fn generate_calls(db: &Path, sessions: u32) {
                         .execute((
                             format!("bench-{session}"),
                             format!("fn{f}_py_bench"),
-                            call_monitor::timefmt::format(ts),
+                            call_monitor::contract::timefmt::format(ts),
                             duration,
                             i64::from(!rng.random_bool(0.05)),
                         ))

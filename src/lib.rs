@@ -1,63 +1,50 @@
 //! call_monitor: telemetry for AI coding agents working against a function
 //! registry.
 //!
-//! The pipeline is hook → spool → daemon → `operations.db` → insight. This
-//! crate is one library with a thin binary over it; each module holds one
-//! concept:
+//! # Crate map
+//! The library's folders follow the data, one stage each, in the order it
+//! flows (a thin binary, `main.rs`, hands the process to [`cli`]):
 //!
-//! - [`cli`]: argument parsing, logging set-up and dispatch to commands.
-//! - [`paths`]: where the database and spool live by default.
-//! - [`install_hooks`]: wiring the hook into Claude Code's settings.
+//! 1. [`contract`] — the wire format: envelope v1 written and read back,
+//!    the line limits, event names, the one timestamp format.
+//! 2. [`capture`] — `call_monitor hook`: one Claude Code payload reduced
+//!    (CONTRACT §3) and spooled, in the agent's critical path; and wiring
+//!    the hook into Claude Code's settings.
+//! 3. [`spool`] — the directory between hooks and the daemon: the writer and
+//!    deletion protocols, a file's identity and complete lines, quarantine.
+//! 4. [`recognise`] — pure recognition: rules, the Bash lexer, heredoc
+//!    skeletons, the registry catalog, argument keys and redaction.
+//! 5. [`ingest`] — the engine: batches committed with their checkpoints,
+//!    dedupe, the row writers, sessions and rollups, exactly once.
+//! 6. [`store`] — `operations.db` opened and migrated, the status report,
+//!    and registry.db as call_monitor uses it.
+//! 7. [`insight`] — from telemetry back to the registry: snapshot, sequences,
+//!    heredoc patterns, proposals, and the scheduled pass.
+//! 8. [`run`] — `replay` and the daemon, their set-up, and their lifecycle
+//!    (shutdown and reload as events on one [`Control`]).
+//! 9. [`cli`] — argument parsing, logging and exit codes; one library call
+//!    per command.
 //!
-//! Capture, in the agent's critical path:
-//! - [`hook`]: reduce one Claude Code payload (CONTRACT §3) and spool it.
-//! - [`spool`]: the spool directory and its append/delete protocol.
+//! # Dependency rule
+//! A stage imports only stages above it in this list, with one more
+//! restriction: [`recognise`] imports nothing but [`contract`] (no spool, no
+//! database). `tests/it/layout.rs` reads `src/` and fails on a `use` that
+//! breaks the rule.
 //!
-//! Ingestion, shared by `replay` and `daemon`:
-//! - [`tail`]: a spool file's identity and its complete lines.
-//! - [`envelope`]: validating one line, zero-copy.
-//! - [`ingest`]: batches committed with their offsets; classification.
-//! - [`quarantine`]: where lines that cannot be ingested go.
-//!
-//! Classification, inside the ingest transaction:
-//! - [`rules`]: recognition and violation rules as data, compiled once.
-//! - [`bash`]: simple commands and heredocs of a command line.
-//! - [`registry`]: what the function registry says (names, paths, apps).
-//! - [`argkey`], [`redact`]: privacy — keyed argument hashes, masked text.
-//! - [`replay`], [`daemon`], [`shutdown`]: the two ways of running it.
-//!
-//! Storage and reporting:
-//! - [`db`]: opening `operations.db` with the pragmas the pipeline relies on.
-//! - [`migrations`]: the versioned schema and its in-place upgrades.
-//! - [`timefmt`]: the one timestamp format every table stores.
-//! - [`rollups`]: per-day call counts and duration histograms behind
-//!   `function_stats`, kept by the ingester.
-//! - [`status`]: the human and JSON report over `function_stats`.
+//! The most used types are re-exported here.
 
-pub mod argkey;
-pub mod bash;
+pub mod capture;
 pub mod cli;
-pub mod daemon;
-pub mod db;
-pub mod envelope;
-pub mod hook;
+pub mod contract;
 pub mod ingest;
 pub mod insight;
-pub mod install_hooks;
-pub mod migrations;
-pub mod paths;
-pub mod patterns;
-pub mod proposals;
-pub mod quarantine;
-pub mod redact;
-pub mod registry;
-pub mod replay;
-pub mod rollups;
-pub mod rules;
-pub mod sequences;
-pub mod shutdown;
-pub mod snapshot;
+pub mod recognise;
+pub mod run;
 pub mod spool;
-pub mod status;
-pub mod tail;
-pub mod timefmt;
+pub mod store;
+
+pub use contract::{Envelope, Rejection};
+pub use ingest::{IngestError, IngestStats, Ingestor};
+pub use recognise::{Catalog, Recogniser, Rules};
+pub use run::{Control, DaemonConfig, Sources};
+pub use store::{Database, Missing};

@@ -13,11 +13,11 @@
 
 use std::sync::OnceLock;
 
-use call_monitor::argkey::ArgsKey;
-use call_monitor::envelope::{self, Rejection};
-use call_monitor::ingest::recognise::Recogniser;
-use call_monitor::registry::Catalog;
-use call_monitor::rules::Rules;
+use call_monitor::recognise::ArgsKey;
+use call_monitor::contract::{self as envelope, Rejection};
+use call_monitor::recognise::Recogniser;
+use call_monitor::recognise::Catalog;
+use call_monitor::recognise::rules::Rules;
 use libfuzzer_sys::fuzz_target;
 
 /// The builtin rules and the classification fixture's registry.
@@ -46,10 +46,10 @@ fuzz_target!(|data: &[u8]| {
         classify(&env);
     }
 
-    let event = call_monitor::hook::reduce::reduce(data);
-    let line = call_monitor::hook::envelope_line(&event, chrono::Utc::now());
+    let event = call_monitor::capture::reduce::reduce(data);
+    let line = call_monitor::contract::envelope_line(&event, chrono::Utc::now());
     assert!(
-        line.len() <= call_monitor::spool::MAX_LINE,
+        line.len() <= call_monitor::contract::MAX_LINE,
         "hook line of {} bytes",
         line.len()
     );

@@ -22,8 +22,8 @@
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, ErrorCode, Transaction};
 
-use super::prepare::Parsed;
-use crate::envelope::Envelope;
+use super::batches::Parsed;
+use crate::contract::Envelope;
 
 /// Rows per multi-row insert: large enough that the statement's overhead
 /// is spread thin, small enough that a chunk with a duplicate costs little
@@ -215,8 +215,8 @@ pub(crate) fn canonical_uuid(id: &str) -> Option<[u8; 16]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{Database, Missing};
-    use crate::envelope;
+    use crate::contract as envelope;
+    use crate::store::{Database, Missing};
 
     /// Line `i`: a tool use of its own, unless `tool_use` says otherwise.
     fn line(i: usize, tool_use: usize) -> String {

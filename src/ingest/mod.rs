@@ -1,16 +1,17 @@
-//! The ingestion engine shared by `replay` and `daemon`.
+//! Ingestion: spool lines into operations.db, exactly once — the engine
+//! shared by `replay` and the daemon.
 //!
-//! [`Ingestor::ingest_file`] reads a spool file from its checkpoint and
+//! [`Ingestor::ingest_file`] reads a spool file from its [`Checkpoint`] and
 //! commits it in batches, each in one `BEGIN IMMEDIATE` transaction — or,
 //! when a backlog is read ahead, up to [`BATCHES_PER_TRANSACTION`] batches
 //! that are ready in one (it never waits for a batch to fill a
 //! transaction). A transaction holds, together:
-//! - one `events` row per new envelope (its dedupe key; `events.rs` inserts
-//!   them a chunk at a time),
-//! - the rows classification derives from it ([`classify`]),
+//! - one `events` row per new envelope (its dedupe key: [`events`]),
+//! - the rows recognition's facts imply ([`record`], planned by [`plan`],
+//!   written by [`rows`] and [`sessions`], rolled up by [`rollups`]),
 //! - a `quarantine` row per rejected line (its raw bytes already synced in
 //!   `<spool>/quarantine/`),
-//! - the file's new read offset in `spool_files`.
+//! - the file's new read offset ([`Checkpoint::save`]).
 //!
 //! # Invariants
 //! - **Exactly once.** Rows and offset commit atomically, so after a crash
@@ -27,33 +28,45 @@
 //!
 //! # Concurrency
 //! One `Ingestor` owns one connection and is used from one thread. For a
-//! backlog it starts a reader thread that reads, parses and recognises one
-//! batch ahead ([`prepare`]); that thread never sees the connection, and
-//! only batches applied here count. Another
-//! process (a second daemon, a `replay`) ingesting the same file at the same
-//! time is safe: the offset is re-read inside the write transaction and a
-//! batch that raced is discarded before it is applied.
+//! backlog it starts a reader thread that reads, parses, plans and
+//! recognises one batch ahead ([`batches`]); that thread never sees the
+//! connection, and only batches applied here count. Another process (a
+//! second daemon, a `replay`) ingesting the same file at the same time is
+//! safe: the checkpoint is re-read inside the write transaction and a batch
+//! that raced is discarded before it is applied.
 
-pub mod classify;
+mod batches;
+mod checkpoint;
 mod events;
-pub mod prepare;
-pub mod recognise;
+mod plan;
+mod record;
+mod rollups;
+mod row_sql;
+mod rows;
+mod sessions;
+mod stats;
+#[cfg(test)]
+mod tests;
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tracing::{debug, warn};
 
-use crate::envelope::Rejection;
-use crate::tail::{self, LineContent, LineReader, RawLine};
-use crate::{quarantine, timefmt};
-use prepare::{Batches, Prepared};
-pub use prepare::{BATCH_BYTES, BATCH_LINES};
+use crate::contract::{timefmt, Rejection};
+use crate::spool::quarantine;
+use crate::spool::reader::{self as spool_file, LineContent, LineReader, RawLine};
+use crate::Recogniser;
+use batches::{Batches, Prepared};
+pub use batches::{BATCH_BYTES, BATCH_LINES};
+use checkpoint::Checkpoint;
+pub use rollups::bucket as duration_bucket;
+pub use stats::{IngestError, IngestStats};
 
 /// A backlog from which a file is read ahead on a second thread
-/// ([`prepare::read_ahead`]); smaller ones are prepared inline.
+/// ([`batches::read_ahead`]); smaller ones are prepared inline.
 const READ_AHEAD_MIN_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Batches one transaction takes in at most, when they are read ahead and
@@ -62,89 +75,6 @@ const READ_AHEAD_MIN_BYTES: u64 = 4 * 1024 * 1024;
 /// batches to a commit write them once instead of four times, while the
 /// lines are still freed batch by batch (BENCHMARKS.md, replay in 0.8.0).
 const BATCHES_PER_TRANSACTION: usize = 4;
-
-/// Counts of one run, as printed by `replay`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct IngestStats {
-    /// Complete lines read.
-    pub events: u64,
-    /// New envelopes stored.
-    pub inserted: u64,
-    /// Envelopes already stored before.
-    pub duplicates: u64,
-    /// Lines quarantined.
-    pub quarantined: u64,
-}
-
-impl IngestStats {
-    fn add(&mut self, other: IngestStats) {
-        self.events += other.events;
-        self.inserted += other.inserted;
-        self.duplicates += other.duplicates;
-        self.quarantined += other.quarantined;
-    }
-
-    /// What was counted after `before` was taken (counts only grow).
-    pub fn since(&self, before: IngestStats) -> IngestStats {
-        IngestStats {
-            events: self.events - before.events,
-            inserted: self.inserted - before.inserted,
-            duplicates: self.duplicates - before.duplicates,
-            quarantined: self.quarantined - before.quarantined,
-        }
-    }
-}
-
-impl std::fmt::Display for IngestStats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "events={} inserted={} duplicates={} quarantined={}",
-            self.events, self.inserted, self.duplicates, self.quarantined
-        )
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    #[error("cannot read spool file {path}: {source}")]
-    Read { path: String, source: io::Error },
-    #[error("cannot quarantine a line of {path}: {source}")]
-    Quarantine { path: String, source: io::Error },
-    #[error("cannot store events from {path}: {source}")]
-    Store {
-        path: String,
-        source: rusqlite::Error,
-    },
-}
-
-impl IngestError {
-    /// Whether storage as a whole is failing — the database full, locked
-    /// past the busy timeout, read-only, corrupt or failing I/O, or the
-    /// quarantine directory unwritable — rather than this file or its
-    /// lines: every other file would fail the same way right now.
-    pub fn is_storage_wide(&self) -> bool {
-        use rusqlite::ErrorCode::*;
-        match self {
-            IngestError::Read { .. } => false,
-            IngestError::Quarantine { .. } => true,
-            IngestError::Store { source, .. } => matches!(
-                source.sqlite_error_code(),
-                Some(
-                    DiskFull
-                        | DatabaseBusy
-                        | DatabaseLocked
-                        | ReadOnly
-                        | SystemIoFailure
-                        | CannotOpen
-                        | OutOfMemory
-                        | DatabaseCorrupt
-                        | NotADatabase
-                )
-            ),
-        }
-    }
-}
 
 /// Where one file stands after [`Ingestor::ingest_file`].
 pub struct FileProgress {
@@ -156,7 +86,7 @@ pub struct FileProgress {
 
 pub struct Ingestor {
     conn: Connection,
-    classifier: classify::Classifier,
+    recorder: record::Recorder,
     quarantine_dir: PathBuf,
     totals: IngestStats,
 }
@@ -164,11 +94,7 @@ pub struct Ingestor {
 impl Ingestor {
     /// An ingestor writing to `conn` (an opened, migrated operations.db),
     /// classifying with `recogniser` and quarantining into `quarantine_dir`.
-    pub fn new(
-        conn: Connection,
-        recogniser: recognise::Recogniser,
-        quarantine_dir: PathBuf,
-    ) -> Self {
+    pub fn new(conn: Connection, recogniser: Recogniser, quarantine_dir: PathBuf) -> Self {
         // Statement journals stay in memory: a chunk of `events` rows whose
         // keys are scattered (sessions interleaved) touches more pages than
         // the 64 KiB SQLite keeps in memory by default, and spilling each to
@@ -180,7 +106,7 @@ impl Ingestor {
         }
         Self {
             conn,
-            classifier: classify::Classifier::new(recogniser),
+            recorder: record::Recorder::new(recogniser),
             quarantine_dir,
             totals: IngestStats::default(),
         }
@@ -192,8 +118,8 @@ impl Ingestor {
     }
 
     /// Classifies with new rules or a new catalog from the next batch on.
-    pub fn set_recogniser(&mut self, recogniser: recognise::Recogniser) {
-        self.classifier.set_recogniser(recogniser);
+    pub fn set_recogniser(&mut self, recogniser: Recogniser) {
+        self.recorder.set_recogniser(recogniser);
     }
 
     /// Everything ingested by this ingestor so far.
@@ -214,8 +140,8 @@ impl Ingestor {
             path: shown.clone(),
             source,
         };
-        let file = tail::open(path).map_err(read_err)?;
-        let Some(key) = tail::identify(&file).map_err(read_err)? else {
+        let file = spool_file::open(path).map_err(read_err)?;
+        let Some(identity) = spool_file::identify(&file).map_err(read_err)? else {
             return Ok(FileProgress {
                 file,
                 committed: None,
@@ -224,10 +150,13 @@ impl Ingestor {
         let size = file.metadata().map_err(read_err)?.len();
         // `stored` is what spool_files holds; `committed` where reading
         // resumes. They differ only after a truncation.
-        let stored = stored_offset(&self.conn, &key).map_err(|source| IngestError::Store {
-            path: shown.clone(),
-            source,
-        })?;
+        let checkpoint = Checkpoint::new(identity);
+        let stored = checkpoint
+            .load(&self.conn)
+            .map_err(|source| IngestError::Store {
+                path: shown.clone(),
+                source,
+            })?;
         let mut committed = stored;
         if committed > size {
             warn!(file = %shown, committed, size, "spool file shrank below its checkpoint; reading it again from the start");
@@ -240,17 +169,24 @@ impl Ingestor {
         )
         .map_err(read_err)?;
         let mut position = Position { stored, committed };
-        let recogniser = self.classifier.recogniser();
+        let recogniser = self.recorder.recogniser();
         let result = if size - committed >= READ_AHEAD_MIN_BYTES {
-            prepare::read_ahead(reader, &recogniser, |batches| {
-                self.commit_batches(path, &key, &mut position, batches, stop, progress)
+            batches::read_ahead(reader, &recogniser, |batches| {
+                self.commit_batches(path, &checkpoint, &mut position, batches, stop, progress)
             })
         } else {
-            let mut batches = prepare::Inline {
+            let mut batches = batches::Inline {
                 reader,
                 recogniser: &recogniser,
             };
-            self.commit_batches(path, &key, &mut position, &mut batches, stop, progress)
+            self.commit_batches(
+                path,
+                &checkpoint,
+                &mut position,
+                &mut batches,
+                stop,
+                progress,
+            )
         };
         result?;
         Ok(FileProgress {
@@ -264,7 +200,7 @@ impl Ingestor {
     fn commit_batches(
         &mut self,
         path: &Path,
-        key: &str,
+        checkpoint: &Checkpoint,
         position: &mut Position,
         batches: &mut dyn Batches,
         stop: &dyn Fn() -> bool,
@@ -276,7 +212,7 @@ impl Ingestor {
         };
         while let Some(first) = batches.next().map_err(read_err)? {
             let Some(committed) =
-                self.commit_transaction(path, key, position.stored, first, batches, stop)?
+                self.commit_transaction(path, checkpoint, position.stored, first, batches, stop)?
             else {
                 // Another process got there first: continue from where it is.
                 return Ok(());
@@ -304,14 +240,14 @@ impl Ingestor {
     fn commit_transaction(
         &mut self,
         path: &Path,
-        key: &str,
+        checkpoint: &Checkpoint,
         stored: u64,
         first: Prepared,
         batches: &mut dyn Batches,
         stop: &dyn Fn() -> bool,
     ) -> Result<Option<Committed>, IngestError> {
         let mut in_hand = Some(first);
-        let result = self.apply_transaction(path, key, stored, &mut in_hand, batches, stop);
+        let result = self.apply_transaction(path, checkpoint, stored, &mut in_hand, batches, stop);
         if let Some(batch) = in_hand {
             // Not applied, or its transaction failed: reading it again
             // stashes its oversized lines again.
@@ -319,9 +255,9 @@ impl Ingestor {
             batches.spent(batch);
         }
         if result.is_err() {
-            // Rolled back: the classifier's cache may describe rows that no
+            // Rolled back: the recorder's cache may describe rows that no
             // longer exist.
-            self.classifier.forget();
+            self.recorder.forget();
         }
         result
     }
@@ -332,7 +268,7 @@ impl Ingestor {
     fn apply_transaction(
         &mut self,
         path: &Path,
-        key: &str,
+        checkpoint: &Checkpoint,
         stored: u64,
         in_hand: &mut Option<Prepared>,
         batches: &mut dyn Batches,
@@ -348,7 +284,7 @@ impl Ingestor {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_err)?;
         // Another ingester may have committed this range meanwhile.
-        let current = stored_offset(&tx, key).map_err(store_err)?;
+        let current = checkpoint.load(&tx).map_err(store_err)?;
         if current != stored {
             debug!(file = %shown, current, stored, "checkpoint moved under us; batch left to the other ingester");
             return Ok(None);
@@ -364,7 +300,7 @@ impl Ingestor {
             let stats = batch.lines.with_dependent_mut(|raw, parsed| {
                 apply_lines(
                     &tx,
-                    &mut self.classifier,
+                    &mut self.recorder,
                     &self.quarantine_dir,
                     &shown,
                     raw,
@@ -385,14 +321,10 @@ impl Ingestor {
                 Err(source) => committed.read_failure = Some(source),
             }
         }
-        tx.execute(
-            "INSERT INTO spool_files (file_key, path, offset, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (file_key) DO UPDATE SET path = excluded.path, offset = excluded.offset,
-                                                  updated_at = excluded.updated_at",
-            (key, &shown, committed.end as i64, &now.text),
-        )
-        .map_err(store_err)?;
-        self.classifier.finish(&tx).map_err(store_err)?;
+        checkpoint
+            .save(&tx, &shown, committed.end, &now.text)
+            .map_err(store_err)?;
+        self.recorder.finish(&tx).map_err(store_err)?;
         tx.commit().map_err(store_err)?;
         let stats = committed.stats;
         debug!(file = %shown, to = committed.end, batches = committed.batches, inserted = stats.inserted, duplicates = stats.duplicates, quarantined = stats.quarantined, "transaction committed");
@@ -428,25 +360,14 @@ fn quarantine_line(
     Ok(())
 }
 
-/// The committed read offset of a file (0 for a file never read).
-fn stored_offset(conn: &Connection, key: &str) -> rusqlite::Result<u64> {
-    conn.query_row(
-        "SELECT offset FROM spool_files WHERE file_key = ?1",
-        [key],
-        |r| r.get::<_, i64>(0),
-    )
-    .optional()
-    .map(|offset| offset.unwrap_or(0).max(0) as u64)
-}
-
 /// Stores, classifies or quarantines each line of a batch inside `tx`.
 fn apply_lines(
     tx: &Transaction<'_>,
-    classifier: &mut classify::Classifier,
+    recorder: &mut record::Recorder,
     quarantine_dir: &Path,
     file: &str,
     raw: &[RawLine],
-    parsed: &mut [prepare::Parsed<'_>],
+    parsed: &mut [batches::Parsed<'_>],
     now: &Now,
 ) -> Result<IngestStats, IngestError> {
     let store_err = |source| IngestError::Store {
@@ -455,7 +376,7 @@ fn apply_lines(
     };
     let mut stats = IngestStats::default();
     let mut fresh = Vec::with_capacity(parsed.len());
-    let mut ahead = classify::Ahead::default();
+    let mut ahead = plan::Ahead::default();
     let stored = events::store(tx, parsed, now.millis).map_err(store_err)?;
     // Where each fresh envelope is in the batch.
     let mut fresh_at = Vec::with_capacity(parsed.len());
@@ -480,7 +401,7 @@ fn apply_lines(
     }
     // The plan ahead was made for every valid envelope of the batch.
     ahead.exact = stats.duplicates == 0;
-    classifier
+    recorder
         .apply_batch(tx, &fresh, &mut ahead)
         .map_err(store_err)?;
     // What was worked out for each event goes back to its line, to be freed
@@ -525,220 +446,4 @@ struct Committed {
 struct Position {
     stored: u64,
     committed: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::argkey::ArgsKey;
-    use crate::db::{Database, Missing};
-    use crate::registry::Catalog;
-    use crate::rules::Rules;
-    use recognise::Recogniser;
-
-    /// Batches that are always ready ahead: every transaction takes in as
-    /// many as it may (with a reader thread that depends on timing).
-    struct AlwaysReady<'r>(prepare::Inline<'r>);
-
-    impl Batches for AlwaysReady<'_> {
-        fn next(&mut self) -> io::Result<Option<Prepared>> {
-            self.0.next()
-        }
-
-        fn ready(&mut self) -> io::Result<Option<Prepared>> {
-            self.0.next()
-        }
-    }
-
-    fn line(i: usize) -> String {
-        format!(
-            r#"{{"v":1,"id":"e-{i}","ts":"2026-11-24T10:00:00.000Z","host":"h","event":{{"session_id":"s-{}","hook_event_name":"PostToolUse","tool_name":"Bash","tool_use_id":"t-{i}","command":"fn run a_py_x"}}}}"#,
-            i / 100
-        ) + "\n"
-    }
-
-    /// An ingestor on a fresh database, and a spool file of `lines` lines
-    /// in `dir`.
-    fn backlog(dir: &Path, lines: usize) -> (Ingestor, PathBuf, String) {
-        let path = dir.join("backlog.jsonl");
-        std::fs::write(&path, (0..lines).map(line).collect::<String>()).unwrap();
-        let db = Database::open(&dir.join("ops.db"), Missing::Create).unwrap();
-        let recogniser =
-            Recogniser::new(Rules::builtin(), Catalog::default(), ArgsKey::ephemeral());
-        let ingestor = Ingestor::new(db.into_conn(), recogniser, dir.join("q"));
-        let key = tail::identify(&tail::open(&path).unwrap())
-            .unwrap()
-            .unwrap();
-        (ingestor, path, key)
-    }
-
-    /// Commits `path` from `position` with every batch ready ahead; returns
-    /// the bytes each transaction reported.
-    fn commit_all_ready(
-        ingestor: &mut Ingestor,
-        path: &Path,
-        key: &str,
-        position: &mut Position,
-    ) -> Result<Vec<u64>, IngestError> {
-        let shared = ingestor.classifier.recogniser();
-        let stash = path.with_extension("stash");
-        let reader =
-            LineReader::new(tail::open(path).unwrap(), position.committed, &stash).unwrap();
-        let mut batches = AlwaysReady(prepare::Inline {
-            reader,
-            recogniser: &shared,
-        });
-        let mut commits = Vec::new();
-        ingestor
-            .commit_batches(path, key, position, &mut batches, &|| false, &mut |n| {
-                commits.push(n)
-            })
-            .map(|()| commits)
-    }
-
-    /// A `fn run` event of tool use `t` in session `s`, at second `second`.
-    fn phase(hook: &str, t: usize, second: usize) -> String {
-        format!(
-            r#"{{"v":1,"id":"{hook}-{t}","ts":"2026-11-24T10:00:{second:02}.000Z","host":"h","event":{{"session_id":"s","hook_event_name":"{hook}","tool_name":"Bash","tool_use_id":"t-{t}","command":"fn run a_py_x"}}}}"#
-        ) + "\n"
-    }
-
-    /// Posts of Pres stored by an earlier batch, mixed with Posts without a
-    /// Pre and Pre/Post pairs: every Post completes its Pre's row (no second
-    /// row), the new rows are stored once, and the rollups and session
-    /// tallies count each row once.
-    #[test]
-    fn posts_pair_with_rows_of_earlier_batches() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut ingestor, _, _) = backlog(dir.path(), 1);
-        let earlier = dir.path().join("earlier.jsonl");
-        std::fs::write(
-            &earlier,
-            (0..40)
-                .map(|t| phase("PreToolUse", t, 1))
-                .collect::<String>(),
-        )
-        .unwrap();
-        ingestor
-            .ingest_file(&earlier, &|| false, &mut |_| {})
-            .unwrap();
-        // Posts of 20 stored Pres, 20 Posts without a Pre, 40 Pre/Post pairs.
-        let mut later: String = (20..60).map(|t| phase("PostToolUse", t, 3)).collect();
-        for t in 60..100 {
-            later += &phase("PreToolUse", t, 2);
-            later += &phase("PostToolUse", t, 4);
-        }
-        let later_path = dir.path().join("later.jsonl");
-        std::fs::write(&later_path, later).unwrap();
-        ingestor
-            .ingest_file(&later_path, &|| false, &mut |_| {})
-            .unwrap();
-
-        let count = |sql| count(&ingestor, sql);
-        assert_eq!(count("SELECT COUNT(*) FROM calls"), 100);
-        assert_eq!(
-            count("SELECT COUNT(*) FROM calls WHERE success IS NULL"),
-            20
-        );
-        // Paired across batches: from the Pre's start, 2 s.
-        assert_eq!(
-            count("SELECT COUNT(*) FROM calls WHERE duration_ms = 2000"),
-            60
-        );
-        assert_eq!(
-            count("SELECT COUNT(*) FROM calls WHERE success = 1 AND duration_ms IS NULL"),
-            20
-        );
-        assert_eq!(count("SELECT calls FROM call_totals"), 100);
-        assert_eq!(count("SELECT finished FROM call_totals"), 80);
-        assert_eq!(count("SELECT finished FROM session_calls"), 80);
-        assert_eq!(count("SELECT n FROM row_counts WHERE tbl = 'calls'"), 100);
-    }
-
-    /// The ingester's statement journals never spill to temporary files
-    /// (a chunk of `events` rows with scattered keys outgrows the default
-    /// 64 KiB in memory).
-    #[test]
-    fn statement_journals_stay_in_memory() {
-        let dir = tempfile::tempdir().unwrap();
-        let (ingestor, _, _) = backlog(dir.path(), 1);
-        // 2 = MEMORY.
-        assert_eq!(count(&ingestor, "PRAGMA temp_store"), 2);
-    }
-
-    fn count(ingestor: &Ingestor, sql: &str) -> i64 {
-        ingestor.conn.query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-
-    /// Batches read ahead are committed several to a transaction, each
-    /// transaction with the offset past its last line: every line is stored
-    /// once, and nothing is read again.
-    #[test]
-    fn transactions_take_in_the_batches_ready_and_commit_past_the_last() {
-        let dir = tempfile::tempdir().unwrap();
-        let lines = BATCH_LINES * (BATCHES_PER_TRANSACTION + 1) + 7;
-        let (mut ingestor, path, key) = backlog(dir.path(), lines);
-        let size = std::fs::metadata(&path).unwrap().len();
-        let mut position = Position {
-            stored: 0,
-            committed: 0,
-        };
-        let commits = commit_all_ready(&mut ingestor, &path, &key, &mut position).unwrap();
-
-        // Two transactions: four batches, then the rest.
-        assert_eq!(commits.len(), 2, "{commits:?}");
-        assert_eq!(commits.iter().sum::<u64>(), size);
-        assert_eq!(position.committed, size);
-        let count = |sql| count(&ingestor, sql);
-        assert_eq!(count("SELECT offset FROM spool_files"), size as i64);
-        assert_eq!(count("SELECT COUNT(*) FROM events"), lines as i64);
-        assert_eq!(count("SELECT COUNT(*) FROM calls"), lines as i64);
-        // Health of every session, rolled-up calls: done for all batches.
-        assert_eq!(
-            count("SELECT COUNT(*) FROM sessions WHERE health_score IS NOT NULL"),
-            lines.div_ceil(100) as i64
-        );
-        assert_eq!(count("SELECT SUM(calls) FROM call_totals"), lines as i64);
-    }
-
-    /// A line that cannot be stored in the third batch of a transaction
-    /// rolls back all of it — the batches before it included, and the
-    /// rollup deltas they left pending — so the retry stores every line,
-    /// and counts every call, once.
-    #[test]
-    fn a_failure_late_in_a_transaction_rolls_back_all_its_batches() {
-        let dir = tempfile::tempdir().unwrap();
-        let lines = BATCH_LINES * BATCHES_PER_TRANSACTION;
-        let (mut ingestor, path, key) = backlog(dir.path(), lines);
-        let poisoned = BATCH_LINES * 2 + 5;
-        ingestor
-            .conn
-            .execute_batch(&format!(
-                "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.envelope_id = 'e-{poisoned}'
-                 BEGIN SELECT RAISE(ABORT, 'poisoned'); END;"
-            ))
-            .unwrap();
-        let mut position = Position {
-            stored: 0,
-            committed: 0,
-        };
-        let failed = commit_all_ready(&mut ingestor, &path, &key, &mut position);
-        assert!(
-            matches!(failed, Err(IngestError::Store { .. })),
-            "{failed:?}"
-        );
-        assert_eq!(position.committed, 0);
-        assert_eq!(count(&ingestor, "SELECT COUNT(*) FROM events"), 0);
-
-        ingestor.conn.execute_batch("DROP TRIGGER poison").unwrap();
-        commit_all_ready(&mut ingestor, &path, &key, &mut position).unwrap();
-        assert_eq!(
-            count(&ingestor, "SELECT COUNT(*) FROM events"),
-            lines as i64
-        );
-        assert_eq!(
-            count(&ingestor, "SELECT SUM(calls) FROM call_totals"),
-            lines as i64
-        );
-    }
 }

@@ -2,8 +2,8 @@
 //! does not depend on how commands are joined, how heredocs are delimited,
 //! or what comments say.
 
-use call_monitor::bash::{self, Script};
-use call_monitor::rules::{Kind, Rules, Scope};
+use call_monitor::recognise::bash::{self, Script};
+use call_monitor::recognise::rules::{Kind, Rules, Scope};
 use proptest::prelude::*;
 
 /// The `fn run` calls the built-in rules find in a command line.

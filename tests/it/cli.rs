@@ -70,7 +70,7 @@ fn init_is_idempotent_and_honours_the_env_override() {
     let versions = run(Command::new("sqlite3")
         .arg(&db)
         .arg("SELECT group_concat(version) FROM schema_migrations;"));
-    let every: Vec<String> = call_monitor::migrations::MIGRATIONS
+    let every: Vec<String> = call_monitor::store::migrations::MIGRATIONS
         .iter()
         .map(|m| m.version.to_string())
         .collect();

@@ -1,7 +1,7 @@
 //! `function_stats` checked column by column against values computed by hand
 //! from rows inserted into the event tables.
 
-use call_monitor::db::{Database, Missing};
+use call_monitor::store::{Database, Missing};
 use rusqlite::{types::Value, Connection};
 
 use crate::support::named_row;
@@ -62,7 +62,7 @@ fn call(conn: &Connection, function: &str, ts: &str, duration: Option<i64>, succ
 /// A row of the view. Calls are written here with plain SQL, which the
 /// ingester's rollups do not see: rebuild them first.
 fn stats_row(conn: &Connection, function: &str) -> Vec<(String, Value)> {
-    call_monitor::rollups::rebuild(conn).unwrap();
+    call_monitor::store::rebuild_rollups(conn).unwrap();
     let mut stmt = conn
         .prepare("SELECT * FROM function_stats WHERE function_id = ?1")
         .unwrap();
@@ -227,7 +227,7 @@ fn every_column_matches_hand_computed_values() {
         int(1),
     );
 
-    call_monitor::rollups::rebuild(c).unwrap();
+    call_monitor::store::rebuild_rollups(c).unwrap();
     let functions: i64 = c
         .query_row("SELECT COUNT(*) FROM function_stats", [], |r| r.get(0))
         .unwrap();

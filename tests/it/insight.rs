@@ -164,7 +164,9 @@ fn telemetry_proposals_follow_their_thresholds() {
     assert!(out.status.success());
     let conn = Connection::open(scratch.db()).unwrap();
     let now = chrono::Utc::now();
-    let at = |days_ago: i64| call_monitor::timefmt::format(now - chrono::Duration::days(days_ago));
+    let at = |days_ago: i64| {
+        call_monitor::contract::timefmt::format(now - chrono::Duration::days(days_ago))
+    };
     let mut insert = conn
         .prepare("INSERT INTO calls (session_id, function_id, tool_used, ts, success) VALUES ('s', ?1, 'fn_run', ?2, ?3)")
         .unwrap();
@@ -196,7 +198,7 @@ fn telemetry_proposals_follow_their_thresholds() {
     }
     drop(insert);
     // Written with plain SQL, not by the ingester: roll them up.
-    call_monitor::rollups::rebuild(&conn).unwrap();
+    call_monitor::store::rebuild_rollups(&conn).unwrap();
 
     let out = scratch.cmd(&["propose", "--dry-run"]).output().unwrap();
     assert!(

@@ -1,8 +1,8 @@
 //! A database made by an earlier migration set is upgraded in place, rows
 //! and all, when the binary learns later migrations.
 
-use call_monitor::db::{Database, Missing};
-use call_monitor::migrations::{self, Migration, MIGRATIONS};
+use call_monitor::store::migrations::{self, Migration, MIGRATIONS};
+use call_monitor::store::{Database, Missing};
 use rusqlite::Connection;
 
 /// A database at `path` made by the first `version` migrations, as an
@@ -43,7 +43,7 @@ fn first_migration_set_upgrades_with_rows_kept() {
 
     // The current binary opens it.
     let db = Database::open(&path, Missing::Refuse).unwrap();
-    let later: Vec<u32> = call_monitor::migrations::MIGRATIONS[1..]
+    let later: Vec<u32> = call_monitor::store::migrations::MIGRATIONS[1..]
         .iter()
         .map(|m| m.version)
         .collect();

@@ -15,7 +15,7 @@
 
 use std::io::Write;
 
-use call_monitor::db::{Database, Missing};
+use call_monitor::store::{Database, Missing};
 use proptest::prelude::*;
 use rusqlite::{types::Value, Connection};
 
@@ -564,7 +564,7 @@ proptest! {
         for op in ops.iter().filter(is_call) {
             apply(conn, op);
         }
-        call_monitor::rollups::rebuild(conn).unwrap();
+        call_monitor::store::rebuild_rollups(conn).unwrap();
         if let Err(e) = check(conn) {
             prop_assert!(false, "rebuild: {}", e);
         }
@@ -589,7 +589,7 @@ proptest! {
             prop_assert!(false, "session health: {}", e);
         }
         let incremental = rollup_tables(&conn);
-        call_monitor::rollups::rebuild(&conn).unwrap();
+        call_monitor::store::rebuild_rollups(&conn).unwrap();
         prop_assert_eq!(incremental, rollup_tables(&conn), "incremental rollups differ from a rebuild");
     }
 
@@ -611,7 +611,7 @@ fn p95_stays_within_half_a_percent_of_the_exact_value() {
         )
         .unwrap();
     }
-    call_monitor::rollups::rebuild(conn).unwrap();
+    call_monitor::store::rebuild_rollups(conn).unwrap();
     let exact: i64 = conn
         .query_row(
             "SELECT p95_duration_ms FROM function_stats_scratch",
@@ -638,12 +638,12 @@ fn migration_backfills_rollups_from_existing_rows() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ops.db");
     let mut conn = Connection::open(&path).unwrap();
-    let before: Vec<_> = call_monitor::migrations::MIGRATIONS
+    let before: Vec<_> = call_monitor::store::migrations::MIGRATIONS
         .iter()
         .copied()
         .filter(|m| m.version < 5)
         .collect();
-    call_monitor::migrations::apply(&mut conn, &before).unwrap();
+    call_monitor::store::migrations::apply(&mut conn, &before).unwrap();
     for op in [
         Op::Call {
             f: Some(0),
@@ -682,7 +682,8 @@ fn migration_backfills_rollups_from_existing_rows() {
     ] {
         apply(&conn, &op);
     }
-    call_monitor::migrations::apply(&mut conn, call_monitor::migrations::MIGRATIONS).unwrap();
+    call_monitor::store::migrations::apply(&mut conn, call_monitor::store::migrations::MIGRATIONS)
+        .unwrap();
     conn.execute_batch(&scratch_view()).unwrap();
     assert_eq!(read(&conn, "function_stats").len(), 5);
     check(&conn).unwrap();

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use call_monitor::db::{Database, Missing};
-use call_monitor::sequences::{self, Params};
+use call_monitor::insight::sequences::{self, Params};
+use call_monitor::store::{Database, Missing};
 use proptest::prelude::*;
 use rusqlite::Connection;
 
@@ -19,7 +19,7 @@ const FUNCTIONS: [&str; 4] = ["a_py_x", "b_py_x", "c_go_y", "d_sh_z"];
 
 fn ts(seconds: i64) -> String {
     let t = chrono::DateTime::from_timestamp(1_790_000_000 + seconds, 0).unwrap();
-    call_monitor::timefmt::format(t)
+    call_monitor::contract::timefmt::format(t)
 }
 
 /// The contract, read literally: per session sort by (ts, ingest order),

@@ -1,0 +1,210 @@
+//! The command line's shape: global options of CONTRACT §1 and one
+//! subcommand each, as clap parses them. Nothing here runs anything.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::contract::timefmt;
+use crate::insight::{SequenceParams, Thresholds};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "call_monitor",
+    version,
+    about = "Telemetry for AI coding agents working against a function registry"
+)]
+pub struct Cli {
+    /// operations.db path [default: operations.db next to the executable]
+    #[arg(long, global = true, env = "CALL_MONITOR_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Spool directory [default: spool/ next to the executable]
+    #[arg(long, global = true, env = "CALL_MONITOR_SPOOL", value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// fn_registry registry.db
+    #[arg(
+        long,
+        global = true,
+        env = "CALL_MONITOR_REGISTRY",
+        value_name = "PATH"
+    )]
+    pub registry: Option<PathBuf>,
+    /// Rules file extending or overriding the built-in rules
+    #[arg(long, global = true, env = "CALL_MONITOR_RULES", value_name = "PATH")]
+    pub rules: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or open the database and apply migrations (idempotent)
+    Init(InitArgs),
+    /// Report what has been recorded
+    Status(StatusArgs),
+    /// Read one Claude Code hook payload on stdin and append it to the spool
+    /// (always exits 0)
+    Hook,
+    /// Ingest spool files (or directories of them) once; idempotent
+    Replay(ReplayArgs),
+    /// Tail the spool continuously into the database until SIGTERM/SIGINT
+    Daemon(DaemonArgs),
+    /// Record the registry's function versions (source `index`); idempotent
+    Snapshot,
+    /// Mine repeated call sequences; `--propose` writes `new_pipeline`
+    /// proposals into the registry
+    Sequences(SequencesArgs),
+    /// Cluster recorded heredocs into `patterns` and list the most widespread
+    Patterns(PatternsArgs),
+    /// Write proposals from telemetry (patterns, error-prone, untested and
+    /// unused functions) into the registry
+    Propose(ProposeArgs),
+    /// Add `call_monitor hook` to a Claude Code settings file (idempotent,
+    /// keeps a backup and your own hooks)
+    InstallHooks(InstallHooksArgs),
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct SequenceParamsArgs {
+    /// Least number of sessions a sequence must occur in
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub min_support: u32,
+    /// Longest pause between two calls of one sequence
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DUR")]
+    pub max_gap: Duration,
+}
+
+impl From<SequenceParamsArgs> for SequenceParams {
+    fn from(a: SequenceParamsArgs) -> Self {
+        Self {
+            min_support: a.min_support,
+            max_gap: a.max_gap,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SequencesArgs {
+    /// Mine the sequences (always done; accepted for the contract's spelling)
+    #[arg(long)]
+    pub detect: bool,
+    /// Write `new_pipeline` proposals into the registry (needs --registry)
+    #[arg(long)]
+    pub propose: bool,
+    /// Print the sequences as a table (the default without --propose)
+    #[arg(long)]
+    pub report: bool,
+    /// Print the sequences as JSON (CONTRACT §6)
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub params: SequenceParamsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PatternsArgs {
+    /// How many patterns to list
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ThresholdArgs {
+    /// `new_function`: a heredoc pattern seen in at least N sessions
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub pattern_sessions: u32,
+    /// `error_prone`: an error rate of at least this (0-1)
+    #[arg(long, default_value_t = 0.25, value_name = "RATE")]
+    pub error_rate: f64,
+    /// `error_prone`: only functions with at least N calls
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub error_min_calls: u32,
+    /// `untested`: functions called at least N times and never tested
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub untested_min_calls: u32,
+    /// `unused`: functions used before but not for this long
+    #[arg(long, default_value = "90d", value_parser = parse_duration, value_name = "DUR")]
+    pub unused_after: Duration,
+}
+
+impl From<ThresholdArgs> for Thresholds {
+    fn from(a: ThresholdArgs) -> Self {
+        Self {
+            pattern_sessions: a.pattern_sessions,
+            error_rate: a.error_rate,
+            error_min_calls: a.error_min_calls,
+            untested_min_calls: a.untested_min_calls,
+            unused_after: a.unused_after,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ProposeArgs {
+    /// Print the proposals instead of writing them
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallHooksArgs {
+    /// Settings file to change [default: ~/.claude/settings.json]
+    #[arg(long, value_name = "PATH")]
+    pub settings: Option<PathBuf>,
+    /// Print the hooks snippet instead of changing a file
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Spool files or directories holding them
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Longest wait between spool scans when no file event arrives
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
+    pub rescan: Duration,
+    /// How long a consumed spool file must be unmodified before deletion
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DUR")]
+    pub quiet_period: Duration,
+    /// How often to run snapshot, sequences --detect --propose and the
+    /// telemetry proposals
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DUR")]
+    pub interval: Duration,
+    #[command(flatten)]
+    pub sequences: SequenceParamsArgs,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    timefmt::parse_duration(s)
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Recompute the function_stats rollups from the event tables (after
+    /// editing calls or events by hand)
+    #[arg(long)]
+    pub rebuild_rollups: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// How many functions and violation rules to list
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,41 @@
+//! The wire contract (CONTRACT §2): the one home of the spool line format.
+//!
+//! Everything that writes a spool line or reads one back goes through here:
+//! - [`EnvelopeLine`] / [`envelope_line`]: envelope v1 as a writer puts it
+//!   on one line (the hook; later other writers).
+//! - [`Envelope`] / [`parse`]: one line read back and validated, zero-copy;
+//!   what is not an envelope is a [`Rejection`], whose text (never quoting
+//!   the line) becomes the quarantine reason.
+//! - The limits of a line ([`MAX_LINE`]), the event names the pipeline acts
+//!   on ([`events`]), and the one timestamp format every table stores
+//!   ([`timefmt`]).
+//!
+//! # Invariants
+//! - A line written by [`envelope_line`] is accepted by [`parse`] (tested).
+//! - This stage imports no other stage: capture, the spool, recognition and
+//!   ingestion all depend on it, never the other way round.
+
+mod envelope;
+pub mod timefmt;
+mod writer;
+
+pub use envelope::{parse, Envelope, Field, Rejection, MAX_ID_LEN};
+pub use writer::{envelope_line, EnvelopeLine};
+
+/// The envelope version this build writes and reads.
+pub const ENVELOPE_VERSION: u8 = 1;
+
+/// Longest line (newline included) the pipeline accepts (CONTRACT §2).
+pub const MAX_LINE: usize = 1024 * 1024;
+
+/// Hook event names (CONTRACT §3) the pipeline acts on. Any other name is
+/// stored as an event all the same.
+pub mod events {
+    pub const PRE_TOOL_USE: &str = "PreToolUse";
+    pub const POST_TOOL_USE: &str = "PostToolUse";
+    pub const POST_TOOL_USE_FAILURE: &str = "PostToolUseFailure";
+    pub const SESSION_END: &str = "SessionEnd";
+    /// What the hook spools for stdin that is not a JSON object; the daemon
+    /// quarantines it.
+    pub const INVALID: &str = "_invalid";
+}

@@ -1,0 +1,138 @@
+//! The SQL of the row writers ([`super::rows`]): generated at compile time
+//! for the three tables paired by tool use (`calls`, `test_runs`,
+//! `e2e_runs_fn`), whose Pre and Post write one row between them, and
+//! plain inserts for the rest.
+//!
+//! # Pairing in SQL
+//! A row is keyed by (`session_id`, `tool_use_id`, `ordinal`). Pre writes
+//! the start time and leaves the outcome NULL; Post writes the outcome and
+//! the duration — the payload's, else end minus the start the Pre wrote.
+//! A Post that comes first writes its own time into `ts` with the outcome
+//! set, and the late Pre computes the duration from it and then puts the
+//! start time in `ts`.
+
+/// Milliseconds from `b` to `a` (canonical timestamps) in SQL, NULL when
+/// negative (clock skew between hosts is not a duration).
+macro_rules! sql_millis {
+    ($a:expr, $b:expr) => {
+        concat!(
+            "(SELECT CASE WHEN d >= 0 THEN d END FROM (SELECT CAST(round((unixepoch(",
+            $a,
+            ", 'subsec') - unixepoch(",
+            $b,
+            ", 'subsec')) * 1000) AS INTEGER) AS d))"
+        )
+    };
+}
+
+/// The conflict target of rows paired by tool use.
+macro_rules! on_tool_use {
+    () => {
+        " ON CONFLICT (session_id, tool_use_id, ordinal) WHERE tool_use_id IS NOT NULL DO UPDATE SET "
+    };
+}
+
+/// Pre: the row's `ts` is the start. If the Post came first (the outcome is
+/// set and `ts` holds the end), the duration is end minus this start.
+macro_rules! record_start_sql {
+    ($table:literal, $outcome:literal, $columns:literal, $values:literal) => {
+        concat!(
+            "INSERT INTO ",
+            $table,
+            " (session_id, ts, tool_use_id, ordinal, ",
+            $columns,
+            ")
+             VALUES (?1, ?2, ?3, ?4, ",
+            $values,
+            ")",
+            on_tool_use!(),
+            "ts = excluded.ts, duration_ms = COALESCE(",
+            $table,
+            ".duration_ms, CASE WHEN ",
+            $table,
+            ".",
+            $outcome,
+            " IS NOT NULL THEN ",
+            sql_millis!(concat!($table, ".ts"), "excluded.ts"),
+            " END)"
+        )
+    };
+}
+
+/// Post: outcome and duration (the payload's, else end minus the start the
+/// Pre wrote). Without a Pre yet, `ts` holds the end until the Pre arrives.
+macro_rules! record_end_sql {
+    ($table:literal, $columns:literal, $values:literal, $updates:literal) => {
+        concat!(
+            "INSERT INTO ",
+            $table,
+            " (session_id, ts, tool_use_id, ordinal, duration_ms, ",
+            $columns,
+            ")
+             VALUES (?1, ?2, ?3, ?4, ?5, ",
+            $values,
+            ")",
+            on_tool_use!(),
+            $updates,
+            ", duration_ms = COALESCE(excluded.duration_ms, ",
+            $table,
+            ".duration_ms, ",
+            sql_millis!("excluded.ts", concat!($table, ".ts")),
+            ")"
+        )
+    };
+}
+
+pub(super) const CALL_START: &str = record_start_sql!(
+    "calls",
+    "success",
+    "function_id, tool_used, args_hash",
+    "?5, ?6, ?7"
+);
+pub(super) const CALL_END: &str = record_end_sql!(
+    "calls",
+    "function_id, tool_used, args_hash, success, error_class",
+    "?6, ?7, ?8, ?9, ?10",
+    "success = excluded.success, error_class = excluded.error_class, args_hash = COALESCE(calls.args_hash, excluded.args_hash)"
+);
+/// What the rollups need of a call row, before and after each write. (Not
+/// `RETURNING`: SQLite runs it like a trigger, with a statement journal.)
+pub(super) const CALL_ROW: &str =
+    "SELECT function_id, ts, success, duration_ms, tool_used FROM calls
+     WHERE session_id = ?1 AND tool_use_id = ?2 AND ordinal = ?3";
+/// A call row written whole, when the tool use has none yet.
+pub(super) const CALL_INSERT: &str =
+    "INSERT INTO calls (session_id, ts, tool_use_id, ordinal, duration_ms,
+        function_id, tool_used, args_hash, success, error_class)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING";
+pub(super) const TEST_START: &str =
+    record_start_sql!("test_runs", "passed", "function_id, test_id", "?5, ?6");
+pub(super) const TEST_END: &str = record_end_sql!(
+    "test_runs",
+    "function_id, test_id, passed, output_snippet",
+    "?6, ?7, ?8, ?9",
+    "passed = excluded.passed, output_snippet = excluded.output_snippet"
+);
+/// e2e rows have no duration column. Pre binds `passed` NULL and sets the
+/// start time; Post binds the outcome and keeps a start already there.
+pub(super) const E2E: &str = concat!(
+    "INSERT INTO e2e_runs_fn (session_id, ts, tool_use_id, ordinal, function_id, app_id, check_id, passed)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    on_tool_use!(),
+    "ts = CASE WHEN excluded.passed IS NULL THEN excluded.ts ELSE e2e_runs_fn.ts END,
+     passed = COALESCE(excluded.passed, e2e_runs_fn.passed)"
+);
+pub(super) const WRITE: &str = "INSERT INTO code_writes (session_id, function_id, file_path, lines_added, lines_removed, ts, tool_use_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING";
+pub(super) const EDIT_VERSION: &str =
+    "INSERT INTO function_versions (function_id, version, content_hash, source, seen_at, session_id, tool_use_id)
+     VALUES (?1, NULL, ?2, 'edit_hook', ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+pub(super) const HEREDOC_SKELETON: &str =
+    "INSERT INTO heredoc_skeletons (skeleton_hash, skeleton, tokens)
+     VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+pub(super) const HEREDOC: &str =
+    "INSERT INTO heredocs (session_id, tool_use_id, ordinal, skeleton_hash, ts)
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+pub(super) const VIOLATION: &str =
+    "INSERT INTO violations (session_id, rule_id, function_id, severity, ts, tool_use_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
