@@ -162,3 +162,172 @@ impl Ahead {
 pub(super) fn pair_key<'e>(env: &'e Envelope<'_>) -> Option<(&'e str, &'e str)> {
     Some((env.field("session_id")?, env.field("tool_use_id")?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recognise::{ArgsKey, Catalog, Rules};
+
+    fn recogniser() -> Recogniser {
+        Recogniser::new(Rules::builtin(), Catalog::new("test"), ArgsKey::ephemeral())
+    }
+
+    /// An envelope of `hook` in session `session` (none when empty) for
+    /// tool use `tool_use` (none when empty), running `fn run a_py_x`.
+    fn env(hook: &str, session: &str, tool_use: &str) -> Envelope<'static> {
+        let mut event = serde_json::json!({
+            "hook_event_name": hook, "tool_name": "Bash", "command": "fn run a_py_x",
+        });
+        if !session.is_empty() {
+            event["session_id"] = session.into();
+        }
+        if !tool_use.is_empty() {
+            event["tool_use_id"] = tool_use.into();
+        }
+        let line = serde_json::json!({"v": 1, "id": "e", "ts": "2026-11-24T10:00:00.000Z", "event": event})
+            .to_string();
+        crate::contract::parse(Box::leak(line.into_boxed_str()).as_bytes()).unwrap()
+    }
+
+    fn actions(batch: &[Envelope<'static>]) -> Vec<Action> {
+        let batch: Vec<&Envelope<'_>> = batch.iter().collect();
+        plan_batch(&batch).iter().map(|p| p.action).collect()
+    }
+
+    const PRE: &str = events::PRE_TOOL_USE;
+    const POST: &str = events::POST_TOOL_USE;
+    const FAILED: &str = events::POST_TOOL_USE_FAILURE;
+
+    #[test]
+    fn a_pre_whose_post_follows_in_the_batch_only_lends_its_start() {
+        let batch = [env(PRE, "s", "t1"), env(POST, "s", "t1")];
+        assert_eq!(actions(&batch), [Action::StartOnly, Action::Record]);
+        let failed = [env(PRE, "s", "t1"), env(FAILED, "s", "t1")];
+        assert_eq!(actions(&failed), [Action::StartOnly, Action::Record]);
+    }
+
+    #[test]
+    fn a_pre_is_recorded_when_its_post_is_elsewhere() {
+        // Post first, another session's Post, another tool use's Post, no
+        // tool use id to pair by, and no Post at all.
+        assert_eq!(
+            actions(&[env(POST, "s", "t1"), env(PRE, "s", "t1")]),
+            [Action::Record, Action::Record]
+        );
+        assert_eq!(
+            actions(&[env(PRE, "s", "t1"), env(POST, "other", "t1")]),
+            [Action::Record, Action::Record]
+        );
+        assert_eq!(
+            actions(&[env(PRE, "s", "t1"), env(POST, "s", "t2")]),
+            [Action::Record, Action::Record]
+        );
+        assert_eq!(
+            actions(&[env(PRE, "s", ""), env(POST, "s", "")]),
+            [Action::Record, Action::Record]
+        );
+        assert_eq!(actions(&[env(PRE, "s", "t1")]), [Action::Record]);
+    }
+
+    #[test]
+    fn events_without_a_session_or_a_tool_phase_are_skipped() {
+        assert_eq!(
+            actions(&[
+                env(PRE, "", "t1"),
+                env("SessionStart", "s", ""),
+                env("UserPromptSubmit", "s", ""),
+                env("SomethingNew", "s", "t1"),
+            ]),
+            [Action::Skip; 4]
+        );
+    }
+
+    #[test]
+    fn only_recorded_events_are_recognised_ahead() {
+        let batch = [
+            env(PRE, "s", "t1"),
+            env(POST, "s", "t1"),
+            env("SessionStart", "s", ""),
+            env(PRE, "s", "t2"),
+        ];
+        let refs: Vec<&Envelope<'_>> = batch.iter().collect();
+        let plan = work_ahead(&recogniser(), &refs);
+        let recognised: Vec<bool> = plan.iter().map(|p| p.recognised.is_some()).collect();
+        assert_eq!(recognised, [false, true, false, true]);
+        let calls = &plan[1].recognised.as_ref().unwrap().facts.calls;
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].function_id, "a_py_x");
+    }
+
+    #[test]
+    fn only_a_failed_post_with_facts_gets_an_error_class() {
+        let recogniser = recogniser();
+        let class = |e: &Envelope<'_>| Recognised::of(&recogniser, e).error_class;
+        assert_eq!(class(&env(FAILED, "s", "t1")).as_deref(), Some("other"));
+        assert_eq!(class(&env(POST, "s", "t1")), None);
+        assert_eq!(class(&env(PRE, "s", "t1")), None);
+        let no_facts = crate::contract::parse(
+            br#"{"v":1,"id":"e","ts":"2026-11-24T10:00:00.000Z","event":{"hook_event_name":"PostToolUseFailure","session_id":"s","tool_name":"Bash","command":"ls"}}"#,
+        )
+        .unwrap();
+        assert_eq!(class(&no_facts), None);
+    }
+
+    #[test]
+    fn a_plan_made_for_exactly_the_batch_is_kept() {
+        let batch = [env(PRE, "s", "t1"), env(POST, "s", "t1")];
+        let refs: Vec<&Envelope<'_>> = batch.iter().collect();
+        let mut ahead = Ahead {
+            plan: work_ahead(&recogniser(), &refs),
+            exact: true,
+        };
+        // Marked so that a re-plan would show: the kept plan keeps it.
+        ahead.plan[0].recognised = Some(Recognised {
+            facts: Facts::default(),
+            error_class: Some("marker".into()),
+        });
+        ahead.fit(&refs);
+        assert_eq!(
+            ahead.plan[0]
+                .recognised
+                .as_ref()
+                .unwrap()
+                .error_class
+                .as_deref(),
+            Some("marker")
+        );
+    }
+
+    /// The Post of a Pre/Post pair turned out a duplicate: the batch applied
+    /// is the Pre alone, which must now be recorded (it has no facts yet,
+    /// and is recognised when applied); recognition made for events still
+    /// recorded is kept.
+    #[test]
+    fn a_batch_with_duplicates_dropped_is_planned_again() {
+        let planned = [
+            env(PRE, "s", "t1"),
+            env(POST, "s", "t1"),
+            env(PRE, "s", "t2"),
+        ];
+        let refs: Vec<&Envelope<'_>> = planned.iter().collect();
+        let recogniser = recogniser();
+        let mut ahead = Ahead {
+            // What the fresh events kept of the plan, in order.
+            plan: work_ahead(&recogniser, &refs)
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| *i != 1)
+                .map(|(_, p)| p)
+                .collect(),
+            exact: false,
+        };
+        let applied = [&planned[0], &planned[2]];
+        ahead.fit(&applied);
+        let fitted: Vec<(Action, bool)> = ahead
+            .plan
+            .iter()
+            .map(|p| (p.action, p.recognised.is_some()))
+            .collect();
+        assert_eq!(fitted, [(Action::Record, false), (Action::Record, true)]);
+    }
+}

@@ -6,9 +6,9 @@
 //! `quarantine` row that points at them is committed. The row holds only
 //! where the line was (file, offset, length), its sha256 and the reason.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -34,15 +34,12 @@ pub fn store(dir: &Path, bytes: &[u8]) -> io::Result<String> {
         return Ok(sha256);
     }
     ensure_dir(dir)?;
-    let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::now_v7().simple()));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    // Written beside its final name and renamed, so a crash never leaves
+    // a partial copy under the content's name (tempfile creates it 0600).
+    let mut file = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&tmp, &path)?;
+    file.as_file().sync_all()?;
+    file.persist(&path).map_err(|e| e.error)?;
     Ok(sha256)
 }
 

@@ -9,6 +9,7 @@ mod fuzz_regressions;
 mod hostile;
 mod ingestion;
 mod insight;
+mod layout;
 mod migrations_upgrade;
 mod patterns;
 mod privacy;
