@@ -1,0 +1,556 @@
+//! Sequence mining (CONTRACT §6): which runs of two or three registry
+//! functions agents call together again and again, across sessions — and
+//! which of them chance does not explain.
+//!
+//! Per session, the calls that have a `function_id` are taken in `ts` order
+//! (ties in ingest order, the `calls.id`), split into *segments* wherever two
+//! consecutive calls are more than `max_gap` apart, and consecutive repeats
+//! within a segment are collapsed (A A B → A B). Every window of 2 or 3
+//! consecutive calls of a segment is one *occurrence* of that sequence; its
+//! *support* is the number of distinct sessions with at least one.
+//!
+//! The miner is one streaming pass over `calls` in (session, ts, id) order —
+//! SQLite walks the sessions in the order of the `calls_tool_use` index and
+//! sorts only each session's calls by time — with function ids interned to
+//! integers and one counter per distinct window. It keeps each session's
+//! collapsed calls (4 bytes a call) for the chance model.
+//!
+//! # Significance
+//! Popular functions stand next to each other by chance, and with enough
+//! sessions any such pair reaches any support. So every mined sequence is
+//! scored against the [`chance`] model — the sessions' own mixes of
+//! functions in random order: `expected` is the support chance alone would
+//! give, `lift` = support ÷ expected, `p` the one-sided probability of a
+//! support at least this high by chance (exact Poisson binomial over the
+//! sessions, [`super::significance::support_p_value`]), and `q` its
+//! Benjamini–Hochberg q-value over every mined sequence.
+//!
+//! # Which sequences are proposed
+//! A sequence is worth a pipeline when `q ≤ fdr` (default 0.05: at most
+//! one proposal in twenty is expected to be chance), `lift ≥ min_lift`
+//! (default 2: twice as many sessions as chance — with thousands of
+//! sessions a 10 % excess is "significant" and still not a pipeline) and
+//! its support reaches `min_support`. Maximal ones first: every such triple
+//! is proposed; a pair inside a proposed triple only when the sessions
+//! showing it beyond the triple (its support minus the triple's) are
+//! significant on their own — below the family's p cut-off, with the lift
+//! — so the two halves of a real triple are not proposed again.
+
+mod chance;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::significance::{benjamini_hochberg, support_p_value};
+use crate::contract::timefmt;
+use chance::{session_chances, SEGMENT_END, SESSION_END};
+
+/// What `sequences` is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    /// Least number of sessions a sequence must occur in.
+    pub min_support: u32,
+    /// Longest pause between two calls of one segment.
+    pub max_gap: Duration,
+    /// False discovery rate a proposed sequence's q-value must be within.
+    pub fdr: f64,
+    /// Least support ÷ expected support of a proposed sequence.
+    pub min_lift: f64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            min_support: 3,
+            max_gap: Duration::from_secs(600),
+            fdr: 0.05,
+            min_lift: 2.0,
+        }
+    }
+}
+
+/// One mined sequence and how far chance explains it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sequence {
+    pub functions: Vec<String>,
+    pub support: u32,
+    pub occurrences: u32,
+    /// Support expected by chance alone.
+    pub expected: f64,
+    /// `support / expected`.
+    pub lift: f64,
+    /// P(support at least this high by chance).
+    pub p: f64,
+    /// Benjamini–Hochberg q-value over every mined sequence.
+    pub q: f64,
+    /// Worth a `new_pipeline` proposal (module docs).
+    pub proposed: bool,
+    /// Up to three sessions showing it, first seen first.
+    pub sample_sessions: Vec<String>,
+}
+
+/// The result of a pass, in the JSON shape of CONTRACT §6 (extended).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detection {
+    pub min_support: u32,
+    pub max_gap_s: u64,
+    pub fdr: f64,
+    pub min_lift: f64,
+    /// Most supported first; then most occurrences, longer, and by name.
+    pub sequences: Vec<Sequence>,
+}
+
+/// A window key: interned function ids, `NONE` in the third slot for pairs.
+type Window = [u32; 3];
+const NONE: u32 = u32::MAX;
+const SAMPLES: usize = 3;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counter {
+    support: u32,
+    occurrences: u32,
+    /// The last session (by its ordinal) counted in `support`.
+    last_session: u32,
+    /// The first sessions counted (ordinals; 0 is none).
+    samples: [u32; SAMPLES],
+}
+
+/// The streaming core: feed calls in (session, ts, ingest) order.
+#[derive(Debug)]
+pub struct Miner {
+    max_gap_ms: i64,
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+    windows: HashMap<Window, Counter>,
+    /// Session ids by ordinal − 1.
+    sessions_seen: Vec<String>,
+    last_ts: Option<i64>,
+    /// The last two distinct functions of the current segment, newest last.
+    tail: [u32; 2],
+    /// Every session's collapsed calls, segments and sessions ended by
+    /// markers ([`chance`]).
+    history: Vec<u32>,
+}
+
+impl Miner {
+    pub fn new(max_gap: Duration) -> Self {
+        Self {
+            max_gap_ms: i64::try_from(max_gap.as_millis()).unwrap_or(i64::MAX),
+            names: Vec::new(),
+            ids: HashMap::new(),
+            windows: HashMap::new(),
+            sessions_seen: Vec::new(),
+            last_ts: None,
+            tail: [NONE; 2],
+            history: Vec::new(),
+        }
+    }
+
+    /// One call. `ts_ms` is `None` when its timestamp cannot be read: it
+    /// then starts a new segment, the conservative choice.
+    pub fn push(&mut self, session: &str, function: &str, ts_ms: Option<i64>) {
+        if self.sessions_seen.last().map(String::as_str) != Some(session) {
+            if !self.sessions_seen.is_empty() {
+                self.history.push(SESSION_END);
+            }
+            self.sessions_seen.push(session.to_string());
+            self.tail = [NONE; 2];
+            // No previous time: the next call starts a new segment.
+            self.last_ts = None;
+        }
+        let split = match (self.last_ts, ts_ms) {
+            (Some(last), Some(now)) => now.saturating_sub(last) > self.max_gap_ms,
+            _ => true,
+        };
+        self.last_ts = ts_ms;
+        if split {
+            if self.tail[1] != NONE {
+                self.history.push(SEGMENT_END);
+            }
+            self.tail = [NONE; 2];
+        }
+        let f = self.intern(function);
+        if self.tail[1] == f {
+            return; // a consecutive repeat
+        }
+        self.history.push(f);
+        let [older, last] = self.tail;
+        if last != NONE {
+            self.count([last, f, NONE]);
+            if older != NONE {
+                self.count([older, last, f]);
+            }
+        }
+        self.tail = [last, f];
+    }
+
+    fn intern(&mut self, function: &str) -> u32 {
+        if let Some(&id) = self.ids.get(function) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).expect("fewer than 2^32 function ids");
+        self.names.push(function.to_string());
+        self.ids.insert(function.to_string(), id);
+        id
+    }
+
+    fn count(&mut self, window: Window) {
+        let session = self.sessions_seen.len() as u32;
+        let counter = self.windows.entry(window).or_default();
+        counter.occurrences += 1;
+        if counter.last_session != session {
+            counter.last_session = session;
+            if let Some(slot) = counter.samples.get_mut(counter.support as usize) {
+                *slot = session;
+            }
+            counter.support += 1;
+        }
+    }
+
+    /// The sequences with at least `params.min_support`, scored and
+    /// marked, in report order.
+    pub fn finish(self, params: &Params) -> Vec<Sequence> {
+        let mined: Vec<(Window, Counter)> = self
+            .windows
+            .iter()
+            .filter(|(_, c)| c.support >= params.min_support)
+            .map(|(w, c)| (*w, *c))
+            .collect();
+        let windows: Vec<Window> = mined.iter().map(|(w, _)| *w).collect();
+        let scores: Vec<Score> = session_chances(&self.history, &windows, self.names.len())
+            .iter()
+            .zip(&mined)
+            .map(|(chances, (_, c))| Score::of(chances, c.support))
+            .collect();
+        let q = benjamini_hochberg(&scores.iter().map(|s| s.p).collect::<Vec<_>>());
+        let proposed = self.select(params, &mined, &scores, &q);
+        let mut sequences: Vec<Sequence> = mined
+            .iter()
+            .enumerate()
+            .map(|(at, (window, c))| Sequence {
+                functions: self.functions(window),
+                support: c.support,
+                occurrences: c.occurrences,
+                expected: scores[at].expected,
+                lift: scores[at].lift,
+                p: scores[at].p,
+                q: q[at],
+                proposed: proposed[at],
+                sample_sessions: c
+                    .samples
+                    .iter()
+                    .filter(|&&s| s > 0)
+                    .map(|&s| self.sessions_seen[s as usize - 1].clone())
+                    .collect(),
+            })
+            .collect();
+        sequences.sort_by(|a, b| {
+            b.support
+                .cmp(&a.support)
+                .then(b.occurrences.cmp(&a.occurrences))
+                .then(b.functions.len().cmp(&a.functions.len()))
+                .then_with(|| a.functions.cmp(&b.functions))
+        });
+        sequences
+    }
+
+    fn functions(&self, window: &Window) -> Vec<String> {
+        window
+            .iter()
+            .filter(|&&f| f != NONE)
+            .map(|&f| self.names[f as usize].clone())
+            .collect()
+    }
+
+    /// Which mined sequences are proposed (module docs): significant
+    /// triples; significant pairs outside them; pairs inside them whose
+    /// support beyond the triple is significant on its own.
+    fn select(
+        &self,
+        params: &Params,
+        mined: &[(Window, Counter)],
+        scores: &[Score],
+        q: &[f64],
+    ) -> Vec<bool> {
+        let significant: Vec<bool> = (0..mined.len())
+            .map(|at| q[at] <= params.fdr && scores[at].lift >= params.min_lift)
+            .collect();
+        // The family's p cut-off: the largest p among the discoveries.
+        let cutoff = (0..mined.len())
+            .filter(|&at| q[at] <= params.fdr)
+            .map(|at| scores[at].p)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let mut proposed: Vec<bool> = mined
+            .iter()
+            .zip(&significant)
+            .map(|((w, _), &sig)| sig && w[2] != NONE)
+            .collect();
+        let mut inside: HashMap<(u32, u32), u32> = HashMap::new();
+        for ((w, c), _) in mined.iter().zip(&proposed).filter(|(_, &p)| p) {
+            for pair in [(w[0], w[1]), (w[1], w[2])] {
+                let best = inside.entry(pair).or_default();
+                *best = (*best).max(c.support);
+            }
+        }
+        let mut residual: Vec<(usize, u32)> = Vec::new();
+        for (at, (w, c)) in mined.iter().enumerate() {
+            if w[2] != NONE || !significant[at] {
+                continue;
+            }
+            match inside.get(&(w[0], w[1])) {
+                None => proposed[at] = true,
+                Some(&triple) => residual.push((at, c.support.saturating_sub(triple))),
+            }
+        }
+        if residual.is_empty() {
+            return proposed;
+        }
+        let pairs: Vec<Window> = residual.iter().map(|&(at, _)| mined[at].0).collect();
+        let chances = session_chances(&self.history, &pairs, self.names.len());
+        for (&(at, beyond), chances) in residual.iter().zip(&chances) {
+            let score = Score::of(chances, beyond);
+            proposed[at] = beyond >= params.min_support
+                && score.p <= cutoff
+                && score.lift >= params.min_lift;
+        }
+        proposed
+    }
+}
+
+/// A support against chance.
+#[derive(Debug, Clone, Copy)]
+struct Score {
+    expected: f64,
+    lift: f64,
+    p: f64,
+}
+
+impl Score {
+    fn of(chances: &[f64], support: u32) -> Self {
+        let expected: f64 = chances.iter().sum();
+        Score {
+            expected,
+            lift: if expected > 0.0 {
+                f64::from(support) / expected
+            } else {
+                f64::INFINITY
+            },
+            p: support_p_value(chances, u64::from(support)),
+        }
+    }
+}
+
+/// Mines `calls` of operations.db.
+pub fn detect(conn: &Connection, params: Params) -> rusqlite::Result<Detection> {
+    let mut miner = Miner::new(params.max_gap);
+    let mut stmt = conn.prepare(
+        "SELECT session_id, function_id, ts FROM calls
+         WHERE function_id IS NOT NULL ORDER BY session_id, ts, id",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let session = row.get_ref(0)?.as_str()?;
+        let function = row.get_ref(1)?.as_str()?;
+        let ts = row.get_ref(2)?.as_str()?;
+        miner.push(session, function, timefmt::epoch_millis(ts));
+    }
+    Ok(Detection {
+        min_support: params.min_support,
+        max_gap_s: params.max_gap.as_secs(),
+        fdr: params.fdr,
+        min_lift: params.min_lift,
+        sequences: miner.finish(&params),
+    })
+}
+
+/// The `dedupe_key` of a sequence's proposal: `new_pipeline:a>b>c`.
+pub fn dedupe_key(sequence: &Sequence) -> String {
+    format!("new_pipeline:{}", sequence.functions.join(">"))
+}
+
+/// The human report.
+pub fn render_text(detection: &Detection) -> String {
+    if detection.sequences.is_empty() {
+        return format!(
+            "no sequence reaches support {} (sessions) with gaps up to {}s\n",
+            detection.min_support, detection.max_gap_s
+        );
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING).set_header([
+        "support",
+        "occurrences",
+        "expected",
+        "lift",
+        "q",
+        "proposed",
+        "sequence",
+    ]);
+    for s in &detection.sequences {
+        table.add_row([
+            s.support.to_string(),
+            s.occurrences.to_string(),
+            format!("{:.1}", s.expected),
+            format!("{:.1}", s.lift),
+            format!("{:.2e}", s.q),
+            if s.proposed { "yes" } else { "" }.to_string(),
+            s.functions.join(" → "),
+        ]);
+    }
+    let proposed = detection.sequences.iter().filter(|s| s.proposed).count();
+    format!(
+        "{} sequence(s) with support >= {} (max gap {}s), {proposed} worth a pipeline (q <= {}, lift >= {}):\n{table}\n",
+        detection.sequences.len(),
+        detection.min_support,
+        detection.max_gap_s,
+        detection.fdr,
+        detection.min_lift,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mine(calls: &[(&str, &str, i64)], min_support: u32) -> Vec<(String, u32, u32)> {
+        let mut miner = Miner::new(Duration::from_secs(600));
+        for &(session, f, ts) in calls {
+            miner.push(session, f, Some(ts * 1000));
+        }
+        let params = Params {
+            min_support,
+            ..Params::default()
+        };
+        miner
+            .finish(&params)
+            .into_iter()
+            .map(|s| (s.functions.join(">"), s.support, s.occurrences))
+            .collect()
+    }
+
+    #[test]
+    fn collapses_repeats_and_splits_on_gaps() {
+        let calls = [
+            ("s1", "a", 0),
+            ("s1", "a", 10),
+            ("s1", "b", 20),
+            // 600 s later exactly: same segment (a gap must *exceed* max_gap).
+            ("s1", "c", 620),
+            // 601 s later: a new segment, so no c>d.
+            ("s1", "d", 1221),
+        ];
+        assert_eq!(
+            mine(&calls, 1),
+            [
+                ("a>b>c".to_string(), 1, 1),
+                ("a>b".to_string(), 1, 1),
+                ("b>c".to_string(), 1, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn support_counts_sessions_occurrences_count_windows() {
+        let calls = [
+            ("s1", "a", 0),
+            ("s1", "b", 1),
+            ("s1", "a", 2),
+            ("s1", "b", 3),
+            ("s2", "a", 0),
+            ("s2", "b", 1),
+        ];
+        let found = mine(&calls, 2);
+        assert_eq!(found, [("a>b".to_string(), 2, 3)]);
+    }
+
+    #[test]
+    fn the_chance_model_keeps_each_sessions_mix_and_shuffles_its_order() {
+        // One session: a b c, then a new segment: a.
+        let mut miner = Miner::new(Duration::from_secs(600));
+        for (f, ts) in [("a", 0), ("b", 1), ("c", 2), ("a", 5000)] {
+            miner.push("s1", f, Some(ts * 1000));
+        }
+        let [a, b, c] = ["a", "b", "c"].map(|f| miner.ids[f]);
+        let chances = session_chances(&miner.history, &[[a, b, NONE], [a, b, c], [c, a, NONE]], 3);
+        let chance = |lambda: f64| 1.0 - (-lambda).exp();
+        // f(a) = 2/4, f(b) = f(c) = 1/4; two windows of two, one of three.
+        // a→b: 2 · 1/2 · (1/4 ÷ 1/2) = 1/2.
+        assert!((chances[0][0] - chance(0.5)).abs() < 1e-12, "{chances:?}");
+        // a→b→c: the largest of 1 · 1/2 · 1/2 · (1/4 ÷ 3/4) = 1/12,
+        // n(b→c) · f(a)/(1 − f(b)) = 2/3 and n(a→b) · f(c)/(1 − f(b)) = 1/3.
+        assert!((chances[1][0] - chance(2.0 / 3.0)).abs() < 1e-12);
+        // c→a: 2 · 1/4 · (1/2 ÷ 3/4) = 1/3 — a session that could show it.
+        assert!((chances[2][0] - chance(1.0 / 3.0)).abs() < 1e-12);
+    }
+
+    /// 60 sessions of noise over eight functions; a → b → c chained in 12
+    /// of them, x → y in 10 others: those two are proposed, the halves of
+    /// the triple are not, and the noise is not.
+    #[test]
+    fn planted_sequences_are_proposed_and_their_parts_and_chance_are_not() {
+        let noise = ["n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"];
+        let mut state = 7u64;
+        let mut next = |n: usize| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) as usize) % n
+        };
+        let mut miner = Miner::new(Duration::from_secs(600));
+        for session in 0..60 {
+            let name = format!("s{session:02}");
+            let mut calls: Vec<&str> = (0..12).map(|_| noise[next(noise.len())]).collect();
+            if session < 12 {
+                let at = next(calls.len());
+                calls.splice(at..at, ["a", "b", "c"]);
+            } else if session < 22 {
+                let at = next(calls.len());
+                calls.splice(at..at, ["x", "y"]);
+            }
+            for (i, f) in calls.into_iter().enumerate() {
+                miner.push(&name, f, Some(i as i64 * 1000));
+            }
+        }
+        let sequences = miner.finish(&Params::default());
+        let proposed: Vec<String> = sequences
+            .iter()
+            .filter(|s| s.proposed)
+            .map(|s| s.functions.join(">"))
+            .collect();
+        assert_eq!(proposed, ["a>b>c", "x>y"]);
+        let abc = sequences.iter().find(|s| s.functions.join(">") == "a>b>c").unwrap();
+        assert!(abc.lift >= 2.0 && abc.q <= 0.05, "{abc:?}");
+        assert_eq!(abc.sample_sessions, ["s00", "s01", "s02"]);
+        assert_eq!(dedupe_key(abc), "new_pipeline:a>b>c");
+    }
+
+    /// A pair inside a proposed triple is proposed too when it also stands
+    /// alone often enough.
+    #[test]
+    fn a_pair_used_beyond_its_triple_is_proposed_too() {
+        let mut miner = Miner::new(Duration::from_secs(600));
+        let noise = ["n1", "n2", "n3", "n4", "n5", "n6"];
+        for session in 0..40 {
+            let name = format!("s{session:02}");
+            let mut calls: Vec<&str> = (0..10).map(|i| noise[(session * 7 + i * 3) % noise.len()]).collect();
+            if session < 10 {
+                calls.splice(4..4, ["a", "b", "c"]);
+            } else if session < 22 {
+                calls.splice(4..4, ["a", "b"]);
+            }
+            for (i, f) in calls.into_iter().enumerate() {
+                miner.push(&name, f, Some(i as i64 * 1000));
+            }
+        }
+        let proposed: Vec<String> = miner
+            .finish(&Params::default())
+            .iter()
+            .filter(|s| s.proposed)
+            .map(|s| s.functions.join(">"))
+            .collect();
+        assert!(proposed.contains(&"a>b>c".to_string()), "{proposed:?}");
+        assert!(proposed.contains(&"a>b".to_string()), "{proposed:?}");
+        assert!(!proposed.contains(&"b>c".to_string()), "{proposed:?}");
+    }
+}
