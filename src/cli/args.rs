@@ -73,6 +73,12 @@ pub struct SequenceParamsArgs {
     /// Longest pause between two calls of one sequence
     #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DUR")]
     pub max_gap: Duration,
+    /// Proposals: the false discovery rate a sequence's q-value must be within
+    #[arg(long, default_value_t = 0.05, value_parser = parse_fraction, value_name = "Q")]
+    pub fdr: f64,
+    /// Proposals: the least support over the support chance would give
+    #[arg(long, default_value_t = 2.0, value_parser = parse_positive, value_name = "X")]
+    pub min_lift: f64,
 }
 
 impl From<SequenceParamsArgs> for SequenceParams {
@@ -80,6 +86,8 @@ impl From<SequenceParamsArgs> for SequenceParams {
         Self {
             min_support: a.min_support,
             max_gap: a.max_gap,
+            fdr: a.fdr,
+            min_lift: a.min_lift,
         }
     }
 }
@@ -117,8 +125,11 @@ pub struct ThresholdArgs {
     /// `new_function`: a heredoc pattern seen in at least N sessions
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub pattern_sessions: u32,
-    /// `error_prone`: an error rate of at least this (0-1)
-    #[arg(long, default_value_t = 0.25, value_name = "RATE")]
+    /// `new_function`: ... whose sightings span at least N UTC days
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub pattern_days: u32,
+    /// `error_prone`: the error rate's 95% lower bound reaches this (0-1)
+    #[arg(long, default_value_t = 0.25, value_parser = parse_fraction, value_name = "RATE")]
     pub error_rate: f64,
     /// `error_prone`: only functions with at least N calls
     #[arg(long, default_value_t = 10, value_name = "N")]
@@ -135,6 +146,7 @@ impl From<ThresholdArgs> for Thresholds {
     fn from(a: ThresholdArgs) -> Self {
         Self {
             pattern_sessions: a.pattern_sessions,
+            pattern_days: a.pattern_days,
             error_rate: a.error_rate,
             error_min_calls: a.error_min_calls,
             untested_min_calls: a.untested_min_calls,
@@ -189,6 +201,22 @@ pub struct DaemonArgs {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     timefmt::parse_duration(s)
+}
+
+/// A number in [0, 1].
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("`{s}` is not a number between 0 and 1")),
+    }
+}
+
+/// A finite number above 0.
+fn parse_positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("`{s}` is not a number above 0")),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,7 @@
 pub mod patterns;
 mod proposals;
 pub mod sequences;
+mod significance;
 mod snapshot;
 mod telemetry;
 

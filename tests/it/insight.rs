@@ -101,9 +101,20 @@ fn daemon_runs_the_insight_pass_every_interval() {
     let scratch = Scratch::new();
     let registry = registry(&scratch);
     let registry_arg = registry.to_str().unwrap();
+    // Three sessions of two calls are too few for a significant sequence;
+    // this test is about the schedule, so every mined sequence counts.
     let daemon = Daemon::start(
         &scratch,
-        &["--interval", "300ms", "--registry", registry_arg],
+        &[
+            "--interval",
+            "300ms",
+            "--registry",
+            registry_arg,
+            "--fdr",
+            "1",
+            "--min-lift",
+            "1",
+        ],
     );
     // Three sessions chain sqlite_open → sqlite_apply_migrations.
     for session in 0..3 {
@@ -170,10 +181,18 @@ fn telemetry_proposals_follow_their_thresholds() {
     let mut insert = conn
         .prepare("INSERT INTO calls (session_id, function_id, tool_used, ts, success) VALUES ('s', ?1, 'fn_run', ?2, ?3)")
         .unwrap();
-    // flaky: 10 calls, 3 failed (30 % ≥ 25 %) → error_prone; and untested? no (10 < 20).
+    // flaky: 40 calls, 20 failed: the 95 % Wilson lower bound of 50 % is
+    // 0.35 ≥ 0.25 → error_prone; 40 calls and never tested → untested.
+    for i in 0..40 {
+        insert
+            .execute(("flaky_py_ops", at(1), i64::from(i >= 20)))
+            .unwrap();
+    }
+    // noisy: 10 calls, 3 failed — 30 %, but the lower bound is 0.11: too
+    // few calls to call it error-prone.
     for i in 0..10 {
         insert
-            .execute(("flaky_py_ops", at(1), i64::from(i >= 3)))
+            .execute(("noisy_py_ops", at(1), i64::from(i >= 3)))
             .unwrap();
     }
     // busy: 20 calls, all fine, never tested → untested.
@@ -215,6 +234,7 @@ fn telemetry_proposals_follow_their_thresholds() {
         [
             "error_prone:flaky_py_ops",
             "untested:busy_py_ops",
+            "untested:flaky_py_ops",
             "unused:old_py_ops"
         ]
     );

@@ -155,13 +155,17 @@ fn skeletons_hold_no_literal_and_propose_adds_each_pattern_once() {
     }
 
     let registry = crate::classification::fixture_registry(scratch.dir.path());
-    let propose = || {
-        let mut cmd = scratch.cmd(&["propose"]);
+    let propose = |days: &str| {
+        let mut cmd = scratch.cmd(&["propose", "--pattern-days", days]);
         cmd.arg("--registry").arg(&registry);
         succeed(&mut cmd)
     };
-    let first = propose();
-    let again = propose();
+    // Every family was written on one day: by default (sightings must span
+    // two UTC days) that is one agent repeating itself, not yet a function.
+    let one_day = propose("2");
+    assert!(one_day.contains("added=0"), "{one_day}");
+    let first = propose("1");
+    let again = propose("1");
     let reg = Connection::open(&registry).unwrap();
     let new_functions: i64 = reg
         .query_row(

@@ -13,7 +13,7 @@
 //! SQLite walks the sessions in the order of the `calls_tool_use` index and
 //! sorts only each session's calls by time — with function ids interned to
 //! integers and one counter per distinct window. It keeps each session's
-//! collapsed calls (4 bytes a call) for the chance model.
+//! calls (4 bytes a call) for the chance model.
 //!
 //! # Significance
 //! Popular functions stand next to each other by chance, and with enough
@@ -33,8 +33,9 @@
 //! its support reaches `min_support`. Maximal ones first: every such triple
 //! is proposed; a pair inside a proposed triple only when the sessions
 //! showing it beyond the triple (its support minus the triple's) are
-//! significant on their own — below the family's p cut-off, with the lift
-//! — so the two halves of a real triple are not proposed again.
+//! significant on their own — below the p-value Benjamini–Hochberg would
+//! ask of one more discovery in the family, with the lift — so the two
+//! halves of a real triple are not proposed again.
 
 mod chance;
 
@@ -130,8 +131,8 @@ pub struct Miner {
     last_ts: Option<i64>,
     /// The last two distinct functions of the current segment, newest last.
     tail: [u32; 2],
-    /// Every session's collapsed calls, segments and sessions ended by
-    /// markers ([`chance`]).
+    /// Every session's calls (repeats included), segments and sessions
+    /// ended by markers ([`chance`]).
     history: Vec<u32>,
 }
 
@@ -173,10 +174,12 @@ impl Miner {
             self.tail = [NONE; 2];
         }
         let f = self.intern(function);
+        // Every call, repeats included: the chance model weighs each
+        // function by how often the session called it.
+        self.history.push(f);
         if self.tail[1] == f {
             return; // a consecutive repeat
         }
-        self.history.push(f);
         let [older, last] = self.tail;
         if last != NONE {
             self.count([last, f, NONE]);
@@ -278,11 +281,10 @@ impl Miner {
         let significant: Vec<bool> = (0..mined.len())
             .map(|at| q[at] <= params.fdr && scores[at].lift >= params.min_lift)
             .collect();
-        // The family's p cut-off: the largest p among the discoveries.
-        let cutoff = (0..mined.len())
-            .filter(|&at| q[at] <= params.fdr)
-            .map(|at| scores[at].p)
-            .fold(f64::NEG_INFINITY, f64::max);
+        // What Benjamini–Hochberg would ask of one more discovery: with R
+        // of m tests discovered, the (R+1)-th needs p ≤ fdr · (R+1) / m.
+        let discoveries = q.iter().filter(|&&q| q <= params.fdr).count();
+        let cutoff = params.fdr * (discoveries + 1) as f64 / mined.len().max(1) as f64;
         let mut proposed: Vec<bool> = mined
             .iter()
             .zip(&significant)
@@ -312,9 +314,8 @@ impl Miner {
         let chances = session_chances(&self.history, &pairs, self.names.len());
         for (&(at, beyond), chances) in residual.iter().zip(&chances) {
             let score = Score::of(chances, beyond);
-            proposed[at] = beyond >= params.min_support
-                && score.p <= cutoff
-                && score.lift >= params.min_lift;
+            proposed[at] =
+                beyond >= params.min_support && score.p <= cutoff && score.lift >= params.min_lift;
         }
         proposed
     }
@@ -380,15 +381,17 @@ pub fn render_text(detection: &Detection) -> String {
         );
     }
     let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::NOTHING).set_header([
-        "support",
-        "occurrences",
-        "expected",
-        "lift",
-        "q",
-        "proposed",
-        "sequence",
-    ]);
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_header([
+            "support",
+            "occurrences",
+            "expected",
+            "lift",
+            "q",
+            "proposed",
+            "sequence",
+        ]);
     for s in &detection.sequences {
         table.add_row([
             s.support.to_string(),
@@ -468,50 +471,35 @@ mod tests {
 
     #[test]
     fn the_chance_model_keeps_each_sessions_mix_and_shuffles_its_order() {
-        // One session: a b c, then a new segment: a.
+        // One session: a a b c, then after a gap a new segment: a.
         let mut miner = Miner::new(Duration::from_secs(600));
-        for (f, ts) in [("a", 0), ("b", 1), ("c", 2), ("a", 5000)] {
+        for (f, ts) in [("a", 0), ("a", 1), ("b", 2), ("c", 3), ("a", 5000)] {
             miner.push("s1", f, Some(ts * 1000));
         }
         let [a, b, c] = ["a", "b", "c"].map(|f| miner.ids[f]);
-        let chances = session_chances(&miner.history, &[[a, b, NONE], [a, b, c], [c, a, NONE]], 3);
+        let windows = [[a, b, NONE], [a, b, c], [c, a, NONE]];
+        let chances = session_chances(&miner.history, &windows, 3);
         let chance = |lambda: f64| 1.0 - (-lambda).exp();
-        // f(a) = 2/4, f(b) = f(c) = 1/4; two windows of two, one of three.
-        // a→b: 2 · 1/2 · (1/4 ÷ 1/2) = 1/2.
-        assert!((chances[0][0] - chance(0.5)).abs() < 1e-12, "{chances:?}");
-        // a→b→c: the largest of 1 · 1/2 · 1/2 · (1/4 ÷ 3/4) = 1/12,
-        // n(b→c) · f(a)/(1 − f(b)) = 2/3 and n(a→b) · f(c)/(1 − f(b)) = 1/3.
-        assert!((chances[1][0] - chance(2.0 / 3.0)).abs() < 1e-12);
-        // c→a: 2 · 1/4 · (1/2 ÷ 3/4) = 1/3 — a session that could show it.
-        assert!((chances[2][0] - chance(1.0 / 3.0)).abs() < 1e-12);
+        // Repeats count in the mix: f(a) = 3/5, f(b) = f(c) = 1/5, so
+        // 1 − Σf² = 14/25; collapsed, two windows of two and one of three.
+        // a→b: 2 · 3/5 · 1/5 ÷ 14/25 = 3/7.
+        assert!(
+            (chances[0][0] - chance(3.0 / 7.0)).abs() < 1e-12,
+            "{chances:?}"
+        );
+        // a→b→c: the largest of 1 · 3/5 · 1/5 ÷ 14/25 · (1/5 ÷ 4/5) = 3/56,
+        // n(b→c) · f(a)/(1 − f(b)) = 3/4 and n(a→b) · f(c)/(1 − f(b)) = 1/4.
+        assert!((chances[1][0] - chance(0.75)).abs() < 1e-12);
+        // c→a: 2 · 1/5 · 3/5 ÷ 14/25 = 3/7, as for a→b.
+        assert!((chances[2][0] - chance(3.0 / 7.0)).abs() < 1e-12);
     }
 
-    /// 60 sessions of noise over eight functions; a → b → c chained in 12
-    /// of them, x → y in 10 others: those two are proposed, the halves of
-    /// the triple are not, and the noise is not.
+    /// Noise, with a → b → c chained in 12 sessions and x → y in 10
+    /// others: those two are proposed, the halves of the triple are not,
+    /// and the noise is not.
     #[test]
     fn planted_sequences_are_proposed_and_their_parts_and_chance_are_not() {
-        let noise = ["n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"];
-        let mut state = 7u64;
-        let mut next = |n: usize| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 33) as usize) % n
-        };
-        let mut miner = Miner::new(Duration::from_secs(600));
-        for session in 0..60 {
-            let name = format!("s{session:02}");
-            let mut calls: Vec<&str> = (0..12).map(|_| noise[next(noise.len())]).collect();
-            if session < 12 {
-                let at = next(calls.len());
-                calls.splice(at..at, ["a", "b", "c"]);
-            } else if session < 22 {
-                let at = next(calls.len());
-                calls.splice(at..at, ["x", "y"]);
-            }
-            for (i, f) in calls.into_iter().enumerate() {
-                miner.push(&name, f, Some(i as i64 * 1000));
-            }
-        }
+        let miner = planted_world(&[(&["a", "b", "c"], 12), (&["x", "y"], 10)]);
         let sequences = miner.finish(&Params::default());
         let proposed: Vec<String> = sequences
             .iter()
@@ -519,7 +507,10 @@ mod tests {
             .map(|s| s.functions.join(">"))
             .collect();
         assert_eq!(proposed, ["a>b>c", "x>y"]);
-        let abc = sequences.iter().find(|s| s.functions.join(">") == "a>b>c").unwrap();
+        let abc = sequences
+            .iter()
+            .find(|s| s.functions.join(">") == "a>b>c")
+            .unwrap();
         assert!(abc.lift >= 2.0 && abc.q <= 0.05, "{abc:?}");
         assert_eq!(abc.sample_sessions, ["s00", "s01", "s02"]);
         assert_eq!(dedupe_key(abc), "new_pipeline:a>b>c");
@@ -529,28 +520,44 @@ mod tests {
     /// alone often enough.
     #[test]
     fn a_pair_used_beyond_its_triple_is_proposed_too() {
+        let mut miner = planted_world(&[(&["a", "b", "c"], 10), (&["a", "b"], 12)]);
+        let found =
+            std::mem::replace(&mut miner, Miner::new(Duration::ZERO)).finish(&Params::default());
+        let proposed: Vec<String> = found
+            .iter()
+            .filter(|s| s.proposed)
+            .map(|s| s.functions.join(">"))
+            .collect();
+        assert_eq!(proposed, ["a>b", "a>b>c"], "{found:#?}");
+    }
+
+    /// 60 sessions of 12 calls drawn from eight noise functions (a fixed
+    /// pseudo-random stream), with each `(sequence, n)` spliced into the
+    /// next `n` sessions at a random place.
+    fn planted_world(planted: &[(&[&'static str], usize)]) -> Miner {
+        let noise = ["n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"];
+        let mut state = 7u64;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as usize) % n
+        };
+        let mut plants = planted
+            .iter()
+            .flat_map(|(sequence, n)| std::iter::repeat_n(*sequence, *n));
         let mut miner = Miner::new(Duration::from_secs(600));
-        let noise = ["n1", "n2", "n3", "n4", "n5", "n6"];
-        for session in 0..40 {
+        for session in 0..60 {
             let name = format!("s{session:02}");
-            let mut calls: Vec<&str> = (0..10).map(|i| noise[(session * 7 + i * 3) % noise.len()]).collect();
-            if session < 10 {
-                calls.splice(4..4, ["a", "b", "c"]);
-            } else if session < 22 {
-                calls.splice(4..4, ["a", "b"]);
+            let mut calls: Vec<&str> = (0..12).map(|_| noise[next(noise.len())]).collect();
+            if let Some(sequence) = plants.next() {
+                let at = next(calls.len());
+                calls.splice(at..at, sequence.iter().copied());
             }
             for (i, f) in calls.into_iter().enumerate() {
                 miner.push(&name, f, Some(i as i64 * 1000));
             }
         }
-        let proposed: Vec<String> = miner
-            .finish(&Params::default())
-            .iter()
-            .filter(|s| s.proposed)
-            .map(|s| s.functions.join(">"))
-            .collect();
-        assert!(proposed.contains(&"a>b>c".to_string()), "{proposed:?}");
-        assert!(proposed.contains(&"a>b".to_string()), "{proposed:?}");
-        assert!(!proposed.contains(&"b>c".to_string()), "{proposed:?}");
+        miner
     }
 }

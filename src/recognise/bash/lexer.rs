@@ -20,6 +20,7 @@ pub(super) fn parse_into(src: &str, depth: usize, out: &mut Script) {
         quoted: false,
         awaiting: Awaiting::Word,
         pending: Vec::new(),
+        stdout_target: None,
     }
     .run();
 }
@@ -29,8 +30,9 @@ pub(super) fn parse_into(src: &str, depth: usize, out: &mut Script) {
 enum Awaiting {
     /// An argument of the current command.
     Word,
-    /// A redirection target: dropped.
-    Target,
+    /// A redirection target: not an argument. `stdout`: the target of
+    /// `>`, `>>`, `>|` or `&>` on standard output, which is kept.
+    Target { stdout: bool },
     /// A heredoc delimiter; `true` for `<<-`.
     Delimiter { strip_tabs: bool },
 }
@@ -41,6 +43,12 @@ struct Pending {
     strip_tabs: bool,
     /// The command it belongs to, once that command has ended.
     command: Option<Option<SimpleCommand>>,
+    /// The file that command writes its standard output to.
+    writes_to: Option<String>,
+    /// Whether that command's output is piped into the next one, and
+    /// that next command's name once it has ended.
+    piped: bool,
+    pipes_into: Option<String>,
 }
 
 struct Lexer<'s, 'o> {
@@ -57,6 +65,8 @@ struct Lexer<'s, 'o> {
     quoted: bool,
     awaiting: Awaiting,
     pending: Vec<Pending>,
+    /// Where the current command's standard output is redirected.
+    stdout_target: Option<String>,
 }
 
 impl Lexer<'_, '_> {
@@ -93,7 +103,15 @@ impl Lexer<'_, '_> {
                 b'&' if self.peek(1) == Some(b'>') => {
                     self.end_word();
                     self.i += if self.peek(2) == Some(b'>') { 3 } else { 2 };
-                    self.awaiting = Awaiting::Target;
+                    self.awaiting = Awaiting::Target { stdout: true };
+                }
+                // A pipe, not the second half of `||`, nor followed by one.
+                b'|' if self.peek(1) != Some(b'|')
+                    && (self.i == 0 || self.s[self.i - 1] != b'|') =>
+                {
+                    self.end_command();
+                    self.pipe_heredocs();
+                    self.i += 1;
                 }
                 b';' | b'&' | b'|' | b'(' | b')' => {
                     self.end_command();
@@ -265,25 +283,30 @@ impl Lexer<'_, '_> {
 
     fn redirection(&mut self) {
         // `2>`: the digits before the operator name a descriptor.
+        let mut descriptor = None;
         if self
             .word
             .as_ref()
             .is_some_and(|w| !w.is_empty() && !self.quoted && w.iter().all(u8::is_ascii_digit))
         {
-            self.word = None;
+            descriptor = self.word.take();
         }
         self.end_word();
         let rest = &self.s[self.i..];
+        let output = rest[0] == b'>';
+        // `>&2`, `2>&1`: duplicating a descriptor names no file.
+        let duplicate = output && rest.get(1) == Some(&b'&');
+        let stdout = output && !duplicate && descriptor.is_none_or(|d| d == b"1");
         let (len, awaiting) = if rest.starts_with(b"<<<") {
-            (3, Awaiting::Target)
+            (3, Awaiting::Target { stdout: false })
         } else if rest.starts_with(b"<<-") {
             (3, Awaiting::Delimiter { strip_tabs: true })
         } else if rest.starts_with(b"<<") {
             (2, Awaiting::Delimiter { strip_tabs: false })
         } else if rest.len() >= 2 && matches!(rest[1], b'>' | b'&' | b'|') {
-            (2, Awaiting::Target)
+            (2, Awaiting::Target { stdout })
         } else {
-            (1, Awaiting::Target)
+            (1, Awaiting::Target { stdout })
         };
         self.i += len;
         self.awaiting = awaiting;
@@ -297,13 +320,17 @@ impl Lexer<'_, '_> {
         self.quoted = false;
         match std::mem::replace(&mut self.awaiting, Awaiting::Word) {
             Awaiting::Word => self.words.push(word),
-            Awaiting::Target => {}
+            Awaiting::Target { stdout: false } => {}
+            Awaiting::Target { stdout: true } => self.stdout_target = Some(word),
             // A quoted delimiter only disables expansion, which we never do.
             Awaiting::Delimiter { strip_tabs } => {
                 self.pending.push(Pending {
                     delimiter: word,
                     strip_tabs,
                     command: None,
+                    writes_to: None,
+                    piped: false,
+                    pipes_into: None,
                 });
             }
         }
@@ -314,12 +341,27 @@ impl Lexer<'_, '_> {
         self.awaiting = Awaiting::Word;
         let words = std::mem::take(&mut self.words);
         let command = normalize(words);
+        let stdout_target = self.stdout_target.take();
+        for pending in self.pending.iter_mut().filter(|p| p.piped) {
+            pending.piped = false;
+            pending.pipes_into = command.as_ref().map(|c| c.words[0].clone());
+        }
         for pending in self.pending.iter_mut().filter(|p| p.command.is_none()) {
             pending.command = Some(command.clone());
+            pending.writes_to = written_file(command.as_ref(), stdout_target.clone());
         }
         if let Some(command) = command {
             self.run_inline_code(&command);
             self.out.commands.push(command);
+        }
+    }
+
+    /// The heredocs of the command a `|` just ended feed the next command.
+    fn pipe_heredocs(&mut self) {
+        for pending in self.pending.iter_mut() {
+            if pending.command.is_some() && pending.pipes_into.is_none() {
+                pending.piped = true;
+            }
         }
     }
 
@@ -371,6 +413,8 @@ impl Lexer<'_, '_> {
             self.out.heredocs.push(Heredoc {
                 body,
                 command: command.map(|c| c.words[0].clone()),
+                writes_to: pending.writes_to,
+                pipes_into: pending.pipes_into,
             });
         }
     }
@@ -431,4 +475,20 @@ fn matching_paren(s: &[u8], open: usize) -> usize {
         i += 1;
     }
     s.len()
+}
+
+/// The file a command fed a heredoc writes it to: its standard output's
+/// redirection, else, for `tee`, its first file argument.
+fn written_file(command: Option<&SimpleCommand>, stdout_target: Option<String>) -> Option<String> {
+    stdout_target.or_else(|| {
+        let command = command?;
+        (command.name() == "tee")
+            .then(|| {
+                command.words[1..]
+                    .iter()
+                    .find(|w| !w.starts_with('-'))
+                    .cloned()
+            })
+            .flatten()
+    })
 }

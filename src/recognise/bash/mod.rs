@@ -57,6 +57,11 @@ pub struct Heredoc {
     pub body: String,
     /// Name of the command it feeds (`python3`, `cat`), when there is one.
     pub command: Option<String>,
+    /// The file that command writes it to: `cat > x.py <<EOF`,
+    /// `cat <<EOF >> x.py`, `tee x.py <<EOF`.
+    pub writes_to: Option<String>,
+    /// The command that command pipes into: `cat <<EOF | python3 -`.
+    pub pipes_into: Option<String>,
 }
 
 /// How deep `bash -c`, `eval`, substitutions and shell heredocs nest before
@@ -242,6 +247,54 @@ mod tests {
     }
 
     #[test]
+    fn a_heredocs_written_file_is_its_commands_stdout_or_tee_file() {
+        let written = |src: &str| -> Vec<Option<String>> {
+            parse(src)
+                .heredocs
+                .into_iter()
+                .map(|h| h.writes_to)
+                .collect()
+        };
+        let file = |f: &str| vec![Some(f.to_string())];
+        assert_eq!(written("cat > app.py <<'EOF'\nx\nEOF\n"), file("app.py"));
+        assert_eq!(written("cat <<EOF >> lib/a.ts\nx\nEOF\n"), file("lib/a.ts"));
+        assert_eq!(written("cat 1>s.sh <<EOF\nx\nEOF\n"), file("s.sh"));
+        assert_eq!(
+            written("tee -a out.go <<EOF >/dev/null\nx\nEOF\n"),
+            file("/dev/null")
+        );
+        assert_eq!(written("tee -a out.go <<EOF\nx\nEOF\n"), file("out.go"));
+        // stderr, descriptor copies and input are not where it goes.
+        assert_eq!(written("cat <<EOF 2>err.py\nx\nEOF\n"), [None]);
+        assert_eq!(written("cat <<EOF >&2\nx\nEOF\n"), [None]);
+        assert_eq!(
+            written("git commit -m \"$(cat <<'EOF'\nfix: x\nEOF\n)\" > log.txt"),
+            [None]
+        );
+    }
+
+    #[test]
+    fn a_heredoc_piped_into_a_command_knows_it() {
+        let into = |src: &str| -> Vec<Option<String>> {
+            parse(src)
+                .heredocs
+                .into_iter()
+                .map(|h| h.pipes_into)
+                .collect()
+        };
+        assert_eq!(
+            into("cat <<'EOF' | python3 -\nx\nEOF\n"),
+            [Some("python3".to_string())]
+        );
+        assert_eq!(
+            into("cat <<EOF | sudo node\nx\nEOF\n"),
+            [Some("node".to_string())]
+        );
+        assert_eq!(into("cat <<EOF || python3\nx\nEOF\n"), [None]);
+        assert_eq!(into("cat <<EOF; python3\nx\nEOF\n"), [None]);
+    }
+
+    #[test]
     fn heredocs_with_any_delimiter() {
         let src = "python3 - <<'PY' && cat <<-EOT > f.txt\nimport os\nPY\n\tindented\n\tEOT\nfn run after\n";
         let script = parse(src);
@@ -250,11 +303,15 @@ mod tests {
             [
                 Heredoc {
                     body: "import os\n".into(),
-                    command: Some("python3".into())
+                    command: Some("python3".into()),
+                    writes_to: None,
+                    pipes_into: None,
                 },
                 Heredoc {
                     body: "indented\n".into(),
-                    command: Some("cat".into())
+                    command: Some("cat".into()),
+                    writes_to: Some("f.txt".into()),
+                    pipes_into: None,
                 },
             ]
         );

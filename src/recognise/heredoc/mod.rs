@@ -35,6 +35,7 @@ use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
 
+use super::bash::Heredoc;
 use super::redact;
 use lexer::{tokenize, Lang, Token, KEPT_WORDS};
 
@@ -50,6 +51,83 @@ pub struct HeredocFact {
     /// The masked skeleton.
     pub skeleton: String,
     pub tokens: usize,
+}
+
+/// Programs that read a heredoc as code.
+const INTERPRETERS: &[&str] = &[
+    "python", "python3", "pypy3", "uv", "node", "deno", "bun", "ts-node", "tsx", "bash", "sh",
+    "zsh", "dash", "ksh", "ruby", "perl", "php", "lua", "Rscript", "sqlite3", "psql", "mysql",
+    "duckdb", "go",
+];
+
+/// File extensions of code, and the interpreter whose language a heredoc
+/// written to such a file is read in.
+const CODE_FILES: &[(&str, &str)] = &[
+    ("py", "python3"),
+    ("js", "node"),
+    ("mjs", "node"),
+    ("cjs", "node"),
+    ("ts", "node"),
+    ("tsx", "node"),
+    ("jsx", "node"),
+    ("go", "go"),
+    ("rs", "go"),
+    ("java", "go"),
+    ("c", "go"),
+    ("cc", "go"),
+    ("cpp", "go"),
+    ("h", "go"),
+    ("sh", "bash"),
+    ("bash", "bash"),
+    ("zsh", "bash"),
+    ("sql", "sqlite3"),
+    ("rb", "ruby"),
+    ("pl", "perl"),
+    ("php", "php"),
+    ("lua", "lua"),
+];
+
+/// Whether a heredoc is code, and in which language: `Some(interpreter)`
+/// when an interpreter reads it — its command (`python3 - <<EOF`,
+/// `sqlite3 db <<SQL`, `bash <<EOF`) or, for `cat`, the command it pipes
+/// into (`cat <<EOF | python3 -`) — or when `cat`/`tee` writes it to a file
+/// with a code extension (`cat > job.py <<EOF`, `tee run.sh <<EOF`); `None`
+/// for everything else: commit messages (`git commit -m "$(cat <<EOF …)"`),
+/// PR bodies, notes and configuration written to `.md`, `.txt`, `.json`.
+pub fn code_reader(heredoc: &Heredoc) -> Option<&str> {
+    let command = heredoc.command.as_deref()?;
+    let name = basename(command);
+    if is_interpreter(name) {
+        return Some(command);
+    }
+    if !matches!(name, "cat" | "tee") {
+        return None;
+    }
+    if let Some(next) = heredoc
+        .pipes_into
+        .as_deref()
+        .filter(|n| is_interpreter(basename(n)))
+    {
+        return Some(next);
+    }
+    let writes_to = heredoc.writes_to.as_deref();
+    let file = basename(writes_to?);
+    let (_, extension) = file.rsplit_once('.')?;
+    CODE_FILES
+        .iter()
+        .find(|(ext, _)| ext.eq_ignore_ascii_case(extension))
+        .map(|(_, reader)| *reader)
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+fn is_interpreter(name: &str) -> bool {
+    INTERPRETERS.contains(&name)
+        || name
+            .strip_prefix("python")
+            .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 /// The fact of a heredoc fed to `interpreter`, or `None` when too short.
@@ -269,6 +347,44 @@ mod tests {
             let _ = normalize(body, Some("node"));
             let _ = normalize(body, Some("bash"));
         }
+    }
+
+    #[test]
+    fn only_heredocs_read_as_code_are_code() {
+        let reader = |command: Option<&str>, writes_to: Option<&str>, pipes_into: Option<&str>| {
+            let heredoc = Heredoc {
+                body: String::new(),
+                command: command.map(str::to_string),
+                writes_to: writes_to.map(str::to_string),
+                pipes_into: pipes_into.map(str::to_string),
+            };
+            code_reader(&heredoc).map(str::to_string)
+        };
+        let code = |r: &str| Some(r.to_string());
+        assert_eq!(reader(Some("python3"), None, None), code("python3"));
+        assert_eq!(reader(Some("python3.12"), None, None), code("python3.12"));
+        assert_eq!(
+            reader(Some("/usr/bin/node"), None, None),
+            code("/usr/bin/node")
+        );
+        assert_eq!(reader(Some("sqlite3"), None, None), code("sqlite3"));
+        assert_eq!(
+            reader(Some("cat"), Some("src/job.py"), None),
+            code("python3")
+        );
+        assert_eq!(reader(Some("cat"), Some("run.SH"), None), code("bash"));
+        assert_eq!(reader(Some("tee"), Some("q.sql"), None), code("sqlite3"));
+        assert_eq!(reader(Some("cat"), None, Some("python3")), code("python3"));
+        // Text, not code.
+        assert_eq!(reader(Some("cat"), None, None), None);
+        assert_eq!(reader(Some("cat"), None, Some("grep")), None);
+        assert_eq!(reader(Some("cat"), Some("notes.md"), None), None);
+        assert_eq!(reader(Some("cat"), Some("Makefile"), None), None);
+        assert_eq!(reader(Some("cat"), Some("config.json"), None), None);
+        assert_eq!(reader(Some("git"), None, None), None);
+        assert_eq!(reader(Some("gh"), None, None), None);
+        assert_eq!(reader(Some("pythonic"), None, None), None);
+        assert_eq!(reader(None, Some("a.py"), None), None);
     }
 
     #[test]
