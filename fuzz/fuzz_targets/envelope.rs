@@ -13,11 +13,9 @@
 
 use std::sync::OnceLock;
 
-use call_monitor::recognise::ArgsKey;
 use call_monitor::contract::{self as envelope, Rejection};
-use call_monitor::recognise::Recogniser;
-use call_monitor::recognise::Catalog;
-use call_monitor::recognise::rules::Rules;
+use call_monitor::recognise::{ArgsKey, Recogniser, Rules};
+use call_monitor::store::registry;
 use libfuzzer_sys::fuzz_target;
 
 /// The builtin rules and the classification fixture's registry.
@@ -30,7 +28,7 @@ fn recogniser() -> &'static Recogniser {
         rusqlite::Connection::open(&path)
             .and_then(|conn| conn.execute_batch(sql))
             .expect("fixture registry");
-        let catalog = Catalog::load_registry(&path).expect("fixture registry loads");
+        let catalog = registry::read_catalog(&path).expect("fixture registry loads");
         Recogniser::new(Rules::builtin(), catalog, ArgsKey::ephemeral())
     })
 }
