@@ -41,6 +41,7 @@ const COMMON_FIELDS: &[&str] = &[
     "permission_mode",
     "prompt_id",
     "agent_id",
+    "agent_type",
     "tool_name",
     "tool_use_id",
     "duration_ms",
@@ -48,6 +49,10 @@ const COMMON_FIELDS: &[&str] = &[
     "reason",
     "model",
     "is_interrupt",
+    // PreCompact/PostCompact: manual or auto.
+    "trigger",
+    // Notification: permission_prompt, idle_prompt, ...
+    "notification_type",
 ];
 
 /// Reduces raw hook stdin to the event object of an envelope.

@@ -34,7 +34,16 @@ pub mod events {
     pub const PRE_TOOL_USE: &str = "PreToolUse";
     pub const POST_TOOL_USE: &str = "PostToolUse";
     pub const POST_TOOL_USE_FAILURE: &str = "PostToolUseFailure";
+    pub const SESSION_START: &str = "SessionStart";
     pub const SESSION_END: &str = "SessionEnd";
+    pub const USER_PROMPT_SUBMIT: &str = "UserPromptSubmit";
+    pub const PERMISSION_REQUEST: &str = "PermissionRequest";
+    pub const PRE_COMPACT: &str = "PreCompact";
+    pub const SUBAGENT_START: &str = "SubagentStart";
+    pub const SUBAGENT_STOP: &str = "SubagentStop";
+    pub const NOTIFICATION: &str = "Notification";
+    pub const STOP: &str = "Stop";
+    pub const STOP_FAILURE: &str = "StopFailure";
     /// What the hook spools for stdin that is not a JSON object; the daemon
     /// quarantines it.
     pub const INVALID: &str = "_invalid";

@@ -142,15 +142,28 @@ impl Batches for FromReader {
 /// Reads and prepares the next batch of `reader`; `None` at the end of its
 /// complete lines.
 fn next_batch(reader: &mut LineReader, recogniser: &Recogniser) -> io::Result<Option<Prepared>> {
-    let raw = read_lines(reader)?;
+    let mut raw = read_lines(reader)?;
     if raw.is_empty() {
         return Ok(None);
     }
+    reduce_native(&mut raw);
     let lines = Lines::new(raw, |raw| parse(raw, recogniser));
     Ok(Some(Prepared {
         lines,
         end: reader.offset(),
     }))
+}
+
+/// Reduces the native-shape lines of a batch in place ([`super::native`]).
+/// Offsets and lengths stay the file's; only what is parsed changes.
+fn reduce_native(lines: &mut [RawLine]) {
+    for line in lines {
+        if let LineContent::Bytes(bytes) = &mut line.content {
+            if let Some(reduced) = super::native::reduce_line(bytes) {
+                *bytes = reduced;
+            }
+        }
+    }
 }
 
 fn read_lines(reader: &mut LineReader) -> io::Result<Vec<RawLine>> {

@@ -38,6 +38,7 @@
 mod batches;
 mod checkpoint;
 mod events;
+mod native;
 mod plan;
 mod record;
 mod rollups;
@@ -47,6 +48,8 @@ mod sessions;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod tool_rollups;
+mod tools;
 
 use std::fs::File;
 use std::io;

@@ -14,9 +14,11 @@ use rusqlite::Transaction;
 
 use super::plan::{Action, Ahead, Phase, Recognised};
 use super::rollups;
-use super::row_sql::CALL_INSERT;
-use super::rows::{outcome, record_end, record_start, ToolUse};
+use super::row_sql::{CALL_INSERT, TOOL_INSERT};
+use super::rows::{duration_of, outcome, record_end, record_start, ToolUse};
 use super::sessions::Sessions;
+use super::tool_rollups;
+use super::tools::{self, ToolOutcome};
 use crate::contract::Envelope;
 use crate::recognise::Recogniser;
 
@@ -26,6 +28,7 @@ pub struct Recorder {
     recogniser: Arc<Recogniser>,
     sessions: Sessions,
     rollups: rollups::Pending,
+    tools: tool_rollups::Pending,
 }
 
 impl Recorder {
@@ -34,6 +37,7 @@ impl Recorder {
             recogniser: Arc::new(recogniser),
             sessions: Sessions::new(),
             rollups: rollups::Pending::default(),
+            tools: tool_rollups::Pending::default(),
         }
     }
 
@@ -52,6 +56,7 @@ impl Recorder {
     pub fn forget(&mut self) {
         self.sessions.forget();
         self.rollups.clear();
+        self.tools.clear();
     }
 
     /// Applies the envelopes newly stored in `tx`, in order. `ahead` holds,
@@ -70,14 +75,18 @@ impl Recorder {
         // Prepared once per batch: a cached statement handed back after each
         // use costs two hashes of its SQL (≈ 4 % of the database thread).
         let mut call_insert = tx.prepare_cached(CALL_INSERT)?;
+        let mut tool_insert = tx.prepare_cached(TOOL_INSERT)?;
         let mut starts: HashMap<(&str, &str), &str> = HashMap::new();
         for (i, env) in batch.iter().enumerate() {
-            let Some(session_id) = env.field("session_id") else {
+            let ts = env.ts_text.as_str();
+            let session = env.field("session_id");
+            let name = env.hook_event_name();
+            self.tools.event(name, session, env.field("trigger"), ts);
+            let Some(session_id) = session else {
                 continue;
             };
-            let ts = env.ts_text.as_str();
             self.sessions.record(tx, env, session_id, ts)?;
-            let Some(phase) = Phase::of(env.hook_event_name()) else {
+            let Some(phase) = Phase::of(name) else {
                 continue;
             };
             let key = super::plan::pair_key(env);
@@ -87,6 +96,43 @@ impl Recorder {
                 }
                 continue;
             }
+            let start = match phase {
+                Phase::Pre => None,
+                Phase::Post { .. } => key.and_then(|k| starts.remove(&k)),
+            };
+            let tool_name = env.field("tool_name");
+            // Payloads from before late 2025 have no tool-use id: one from
+            // the session's queue for this input pairs Pre and Post.
+            let queued = match (env.field("tool_use_id"), tool_name) {
+                (None, Some(_)) => Some(tools::queue_id(tx, session_id, env, phase)?),
+                _ => None,
+            };
+            let tool_use = ToolUse {
+                session_id,
+                tool_use_id: env.field("tool_use_id").or(queued.as_deref()),
+                ts,
+                agent_id: env.field("agent_id"),
+                agent_type: env.field("agent_type"),
+            };
+            if let Some(tool_name) = tool_name {
+                let outcome = match phase {
+                    Phase::Pre => None,
+                    Phase::Post { success } => Some(ToolOutcome {
+                        success,
+                        duration_ms: duration_of(env, start),
+                        start: start.map(str::to_string),
+                    }),
+                };
+                tools::write_tool_use(
+                    tx,
+                    &mut tool_insert,
+                    &mut self.tools,
+                    &tool_use,
+                    tool_name,
+                    env,
+                    outcome.as_ref(),
+                )?;
+            }
             let Recognised { facts, error_class } = plan[i]
                 .recognised
                 .get_or_insert_with(|| Recognised::of(&self.recogniser, env));
@@ -94,17 +140,11 @@ impl Recorder {
                 continue;
             }
             self.sessions.touch(session_id);
-            let tool_use = ToolUse {
-                session_id,
-                tool_use_id: env.field("tool_use_id"),
-                ts,
-            };
             match phase {
                 Phase::Pre => {
                     record_start(tx, &mut call_insert, &mut self.rollups, &tool_use, facts)?
                 }
                 Phase::Post { success } => {
-                    let start = key.and_then(|k| starts.remove(&k));
                     let outcome = outcome(env, success, start, facts, error_class.as_deref());
                     record_end(
                         tx,
@@ -126,6 +166,7 @@ impl Recorder {
     /// just updated). Called once, last, before the commit.
     pub fn finish(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         self.rollups.flush(tx)?;
+        self.tools.flush(tx)?;
         self.sessions.update_health(tx)
     }
 }

@@ -299,7 +299,7 @@ const ADD_COUNT: &str = "INSERT INTO row_counts (tbl, n) VALUES (?1, ?2)
      ON CONFLICT DO UPDATE SET n = n + excluded.n";
 
 /// The UTC day of a canonical timestamp (`YYYY-MM-DD`).
-fn day_of(ts: &str) -> &str {
+pub(super) fn day_of(ts: &str) -> &str {
     ts.get(..10).unwrap_or(ts)
 }
 

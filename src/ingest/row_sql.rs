@@ -86,13 +86,13 @@ macro_rules! record_end_sql {
 pub(super) const CALL_START: &str = record_start_sql!(
     "calls",
     "success",
-    "function_id, tool_used, args_hash",
-    "?5, ?6, ?7"
+    "function_id, tool_used, args_hash, agent_id, agent_type",
+    "?5, ?6, ?7, ?8, ?9"
 );
 pub(super) const CALL_END: &str = record_end_sql!(
     "calls",
-    "function_id, tool_used, args_hash, success, error_class",
-    "?6, ?7, ?8, ?9, ?10",
+    "function_id, tool_used, args_hash, success, error_class, agent_id, agent_type",
+    "?6, ?7, ?8, ?9, ?10, ?11, ?12",
     "success = excluded.success, error_class = excluded.error_class, args_hash = COALESCE(calls.args_hash, excluded.args_hash)"
 );
 /// What the rollups need of a call row, before and after each write. (Not
@@ -103,8 +103,8 @@ pub(super) const CALL_ROW: &str =
 /// A call row written whole, when the tool use has none yet.
 pub(super) const CALL_INSERT: &str =
     "INSERT INTO calls (session_id, ts, tool_use_id, ordinal, duration_ms,
-        function_id, tool_used, args_hash, success, error_class)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING";
+        function_id, tool_used, args_hash, success, error_class, agent_id, agent_type)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING";
 pub(super) const TEST_START: &str =
     record_start_sql!("test_runs", "passed", "function_id, test_id", "?5, ?6");
 pub(super) const TEST_END: &str = record_end_sql!(
@@ -136,3 +136,32 @@ pub(super) const HEREDOC: &str =
 pub(super) const VIOLATION: &str =
     "INSERT INTO violations (session_id, rule_id, function_id, severity, ts, tool_use_id)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
+
+/// A tool use of any tool (`tool_uses`, migration 010), paired like the
+/// rows above; its `ordinal` is always 0.
+pub(super) const TOOL_START: &str = record_start_sql!(
+    "tool_uses",
+    "success",
+    "tool_name, agent_id, agent_type",
+    "?5, ?6, ?7"
+);
+pub(super) const TOOL_END: &str = record_end_sql!(
+    "tool_uses",
+    "tool_name, agent_id, agent_type, success, interrupted",
+    "?6, ?7, ?8, ?9, ?10",
+    "success = excluded.success, interrupted = excluded.interrupted"
+);
+/// A tool-use row written whole, when the tool use has none yet.
+pub(super) const TOOL_INSERT: &str =
+    "INSERT INTO tool_uses (session_id, ts, tool_use_id, ordinal, duration_ms,
+        tool_name, agent_id, agent_type, success, interrupted)
+     VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING";
+/// What the rollups need of a tool-use row, before and after each write.
+pub(super) const TOOL_ROW: &str =
+    "SELECT tool_name, ts, success, interrupted, duration_ms FROM tool_uses
+     WHERE session_id = ?1 AND tool_use_id = ?2 AND ordinal = 0";
+/// The next Pre or Post of a queue of tool uses without ids.
+pub(super) const QUEUE_NEXT: &str =
+    "INSERT INTO tool_use_queues (session_id, pair_hash, pres, posts) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT DO UPDATE SET pres = pres + excluded.pres, posts = posts + excluded.posts
+     RETURNING pres, posts";

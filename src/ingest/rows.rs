@@ -36,10 +36,7 @@ pub(super) fn outcome<'e>(
     facts: &Facts,
     error_class: Option<&'e str>,
 ) -> Outcome<'e> {
-    let duration_ms = env
-        .int("duration_ms")
-        .filter(|d| *d >= 0)
-        .or_else(|| start.and_then(|start| millis_between(start, &env.ts_text)));
+    let duration_ms = duration_of(env, start);
     Outcome {
         success,
         start,
@@ -50,6 +47,14 @@ pub(super) fn outcome<'e>(
             .then(|| env.field("error").map(redact::redact))
             .flatten(),
     }
+}
+
+/// A Post's duration: the payload's, else from `start` (its Pre's time,
+/// when that was in the same batch) to the Post.
+pub(super) fn duration_of(env: &Envelope<'_>, start: Option<&str>) -> Option<i64> {
+    env.int("duration_ms")
+        .filter(|d| *d >= 0)
+        .or_else(|| start.and_then(|start| millis_between(start, &env.ts_text)))
 }
 
 fn millis_between(from: &str, to: &str) -> Option<i64> {
@@ -63,14 +68,17 @@ pub(super) struct ToolUse<'a> {
     pub(super) session_id: &'a str,
     pub(super) tool_use_id: Option<&'a str>,
     pub(super) ts: &'a str,
+    /// The subagent it ran in, if any.
+    pub(super) agent_id: Option<&'a str>,
+    pub(super) agent_type: Option<&'a str>,
 }
 
 /// What a Post event says.
 pub(super) struct Outcome<'a> {
-    success: bool,
+    pub(super) success: bool,
     /// The start time, when its Pre was in the same batch.
-    start: Option<&'a str>,
-    duration_ms: Option<i64>,
+    pub(super) start: Option<&'a str>,
+    pub(super) duration_ms: Option<i64>,
     error_class: Option<&'a str>,
     /// Redacted error text, for failed tests.
     snippet: Option<String>,
@@ -113,6 +121,8 @@ fn write_call(
         values.args_hash,
         values.success,
         values.error_class,
+        tool_use.agent_id,
+        tool_use.agent_type,
     ))?;
     if inserted == 1 {
         let row = CallRow {
@@ -147,6 +157,8 @@ fn write_call(
             values.function_id,
             values.tool_used,
             values.args_hash,
+            tool_use.agent_id,
+            tool_use.agent_type,
         ))?,
         Some(success) => tx.prepare_cached(CALL_END)?.execute((
             tool_use.session_id,
@@ -159,6 +171,8 @@ fn write_call(
             values.args_hash,
             success,
             values.error_class,
+            tool_use.agent_id,
+            tool_use.agent_type,
         ))?,
     };
     if let Some(after) = read()? {
@@ -178,6 +192,7 @@ pub(super) fn record_start(
         session_id,
         tool_use_id,
         ts,
+        ..
     } = *tool_use;
     for (ordinal, call) in facts.calls.iter().enumerate() {
         let values = CallValues {

@@ -3,7 +3,10 @@
 //!
 //! # Merge
 //! `started_at` is the earliest event time seen, `ended_at` the latest
-//! SessionEnd, `cwd` and `host` the first values seen. The merge is
+//! SessionEnd, `cwd` and `host` the first values seen, `model` the last one
+//! named (SessionStart names it, when Claude Code says). The activity
+//! counts (prompts, tool uses, ...) are added by the tool rollups
+//! ([`super::tool_rollups`]). The merge is
 //! monotone, so [`Sessions`] remembers what each session already holds and
 //! skips the upsert of an event that could not change the row.
 //!
@@ -68,6 +71,7 @@ impl Sessions {
         let ending = env.hook_event_name() == events::SESSION_END;
         if let Some(seen) = self.seen.get(session_id) {
             let changes = ending
+                || env.field("model").is_some()
                 || ts < seen.started_at.as_str()
                 || (has_cwd && !seen.has_cwd)
                 || (has_host && !seen.has_host);
@@ -121,15 +125,23 @@ fn upsert_session(
 ) -> rusqlite::Result<()> {
     let ended = (env.hook_event_name() == events::SESSION_END).then_some(ts);
     tx.prepare_cached(
-        "INSERT INTO sessions (session_id, cwd, host, started_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO sessions (session_id, cwd, host, started_at, ended_at, model) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (session_id) DO UPDATE SET
             cwd = COALESCE(sessions.cwd, excluded.cwd),
+            model = COALESCE(excluded.model, sessions.model),
             host = COALESCE(sessions.host, excluded.host),
             started_at = MIN(COALESCE(sessions.started_at, excluded.started_at), excluded.started_at),
             ended_at = CASE WHEN excluded.ended_at IS NULL THEN sessions.ended_at
                             ELSE MAX(COALESCE(sessions.ended_at, excluded.ended_at), excluded.ended_at) END",
     )?
-    .execute((session_id, env.field("cwd"), env.host.as_deref(), ts, ended))?;
+    .execute((
+        session_id,
+        env.field("cwd"),
+        env.host.as_deref(),
+        ts,
+        ended,
+        env.field("model"),
+    ))?;
     Ok(())
 }
 

@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "session_tallies",
         sql: include_str!("../../migrations/009_session_tallies.sql"),
     },
+    Migration {
+        version: 10,
+        name: "tool_uses",
+        sql: include_str!("../../migrations/010_tool_uses.sql"),
+    },
 ];
 
 /// What [`apply`] did.
@@ -257,7 +262,7 @@ fn rebuild_block(sql: &'static str) -> &'static str {
 
 /// Recomputes every rollup the ingester keeps from the rows, in one
 /// transaction: the function rollups (migration 005), then the session
-/// tallies (009). For rows written by something else than the ingester (a
+/// tallies (009), the tool rollups and session tool tallies (010). For rows written by something else than the ingester (a
 /// manual fix with `sqlite3`).
 pub fn rebuild_rollups(conn: &Connection) -> rusqlite::Result<()> {
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
@@ -266,6 +271,9 @@ pub fn rebuild_rollups(conn: &Connection) -> rusqlite::Result<()> {
     )))?;
     tx.execute_batch(rebuild_block(include_str!(
         "../../migrations/009_session_tallies.sql"
+    )))?;
+    tx.execute_batch(rebuild_block(include_str!(
+        "../../migrations/010_tool_uses.sql"
     )))?;
     tx.commit()
 }

@@ -17,7 +17,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("capture", &["contract", "spool"]),
     ("spool", &["contract"]),
     ("recognise", &["contract"]),
-    ("ingest", &["contract", "spool", "recognise"]),
+    ("ingest", &["contract", "capture", "spool", "recognise"]),
     ("store", &["contract", "recognise"]),
     ("insight", &["contract", "recognise", "store"]),
     (

@@ -1,7 +1,8 @@
 //! Privacy by construction: secrets planted in every place a payload can
 //! carry them — commands, heredocs, MCP arguments, errors, prompts, tool
-//! outputs, file contents — spooled both through `hook` (reduced) and as
-//! raw envelope lines (not reduced), are found nowhere in operations.db,
+//! outputs, file contents, edit strings — spooled through `hook` (reduced),
+//! as raw native-shape lines (Claude Code's own nesting, reduced by the
+//! daemon) and as flattened raw lines, are found nowhere in operations.db,
 //! its -wal and -shm files, or the daemon's logs at trace level.
 //!
 //! Errors are the one text that reaches the database, as a redacted
@@ -127,8 +128,19 @@ fn payloads(session: &str) -> Vec<Value> {
 }
 
 /// Envelope lines written straight to the spool: nothing reduced them.
+/// Each payload twice: in Claude Code's own nesting (a native-shape line,
+/// which the daemon reduces), and with `tool_input` also flattened the way
+/// the hook would, keeping everything else.
 fn raw_lines(session: &str) -> String {
     let mut lines = String::new();
+    for (i, event) in payloads(&format!("{session}-native"))
+        .into_iter()
+        .enumerate()
+    {
+        let envelope = json!({"v": 1, "id": format!("native-{i}"), "ts": "2026-11-24T10:00:00.000Z",
+                              "host": "h", "event": event});
+        lines.push_str(&format!("{envelope}\n"));
+    }
     for (i, event) in payloads(session).into_iter().enumerate() {
         let mut event = event;
         let obj = event.as_object_mut().unwrap();
@@ -195,19 +207,24 @@ fn planted_secrets_never_reach_the_database_or_the_logs() {
     }
     let raw_path = scratch.spool().join("raw-appender.jsonl");
     std::fs::write(&raw_path, raw_lines("sess-raw")).unwrap();
-    let expected_events = (hooked.len() * 2) as i64;
+    let expected_events = (hooked.len() * 3) as i64;
     wait_until("every event ingested", Duration::from_secs(30), || {
         scratch.count("SELECT COUNT(*) FROM events") == expected_events
             && scratch.count("SELECT COUNT(*) FROM quarantine") == 1
     });
 
     // The test is not vacuous: the secrets' neighbours were classified.
-    assert!(scratch.count("SELECT COUNT(*) FROM calls WHERE args_hash IS NOT NULL") >= 8);
+    assert!(scratch.count("SELECT COUNT(*) FROM calls WHERE args_hash IS NOT NULL") >= 12);
     assert_eq!(
         scratch.count("SELECT COUNT(*) FROM test_runs WHERE output_snippet IS NOT NULL"),
-        2
+        3
     );
-    assert_eq!(scratch.count("SELECT COUNT(*) FROM code_writes"), 4);
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM code_writes"), 6);
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM tool_uses"),
+        3 * 7,
+        "seven tool uses (t1..t7) in each of the three spoolings"
+    );
     check_database_files(&scratch.db());
 
     nix::sys::signal::kill(

@@ -271,7 +271,7 @@ fn read(conn: &Connection, view: &str) -> Rows {
 }
 
 /// Compares the rollup row with the from-scratch row, column by column.
-fn agree(rollup: &[(String, Value)], scratch: &[(String, Value)]) -> Result<(), String> {
+pub(crate) fn agree(rollup: &[(String, Value)], scratch: &[(String, Value)]) -> Result<(), String> {
     for ((name, got), (_, want)) in rollup.iter().zip(scratch) {
         let ok = match (name.as_str(), got, want) {
             ("mean_duration_ms", Value::Real(a), Value::Real(b)) => {
@@ -354,7 +354,7 @@ fn tool_use_strategy() -> impl Strategy<Value = ToolUse> {
 }
 
 /// The canonical timestamp `offset` (an SQLite modifier) from `base`.
-fn shifted(conn: &Connection, base: &str, offset: String) -> String {
+pub(crate) fn shifted(conn: &Connection, base: &str, offset: String) -> String {
     conn.query_row(
         "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1, ?2)",
         (base, offset),
@@ -405,29 +405,62 @@ fn spool_lines(conn: &Connection, uses: &[ToolUse], order: u64) -> Vec<String> {
             }
             event
         };
-        let envelope = |n: usize, ts: &str, event: serde_json::Value| {
-            serde_json::json!({"v": 1, "id": format!("e{i}-{n}"), "ts": ts, "host": "h", "event": event})
-                .to_string()
-        };
-        if u.pre {
-            lines.push(envelope(0, &start, event("PreToolUse")));
-        }
-        if let Some(success) = u.post {
-            let mut post = event(if success {
-                "PostToolUse"
-            } else {
-                "PostToolUseFailure"
-            });
-            if u.payload_duration {
-                post["duration_ms"] = u.took_ms.into();
-            }
-            if !success {
-                post["error"] = "Exit code 1".into();
-            }
-            lines.push(envelope(1, &end, post));
-        }
+        lines.extend(tool_use_lines(
+            i,
+            &start,
+            &end,
+            u.pre,
+            u.post,
+            event,
+            |post, success| {
+                if u.payload_duration {
+                    post["duration_ms"] = u.took_ms.into();
+                }
+                if !success {
+                    post["error"] = "Exit code 1".into();
+                }
+            },
+        ));
     }
-    // A deterministic shuffle (xorshift): Pre and Post arrive in any order.
+    shuffle(&mut lines, order);
+    lines
+}
+
+/// The envelope lines of tool use `i`: a Pre at `start` if `pre`, a Post
+/// (or, `Some(false)`, a failure) at `end`. `event(name)` makes each event;
+/// `finish(post, success)` adds what only the Post says.
+pub(crate) fn tool_use_lines(
+    i: usize,
+    start: &str,
+    end: &str,
+    pre: bool,
+    post: Option<bool>,
+    event: impl Fn(&str) -> serde_json::Value,
+    finish: impl FnOnce(&mut serde_json::Value, bool),
+) -> Vec<String> {
+    let envelope = |n: usize, ts: &str, event: serde_json::Value| {
+        serde_json::json!({"v": 1, "id": format!("e{i}-{n}"), "ts": ts, "host": "h", "event": event})
+            .to_string()
+    };
+    let mut lines = Vec::new();
+    if pre {
+        lines.push(envelope(0, start, event("PreToolUse")));
+    }
+    if let Some(success) = post {
+        let mut post = event(if success {
+            "PostToolUse"
+        } else {
+            "PostToolUseFailure"
+        });
+        finish(&mut post, success);
+        lines.push(envelope(1, end, post));
+    }
+    lines
+}
+
+/// A deterministic shuffle (xorshift) by `order`: Pre and Post arrive in
+/// any order.
+pub(crate) fn shuffle(lines: &mut [String], order: u64) {
     let mut state = order | 1;
     for i in (1..lines.len()).rev() {
         state ^= state << 13;
@@ -435,12 +468,11 @@ fn spool_lines(conn: &Connection, uses: &[ToolUse], order: u64) -> Vec<String> {
         state ^= state << 17;
         lines.swap(i, (state % (i as u64 + 1)) as usize);
     }
-    lines
 }
 
 /// Replays `lines` as several spool files, one `replay` run each, cut at
 /// `cuts`: every run is its own batch.
-fn replay_in_runs(scratch: &Scratch, lines: &[String], cuts: &[usize]) {
+pub(crate) fn replay_in_runs(scratch: &Scratch, lines: &[String], cuts: &[usize]) {
     let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (lines.len() + 1)).collect();
     bounds.push(0);
     bounds.push(lines.len());
