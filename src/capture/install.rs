@@ -29,6 +29,13 @@ pub const EVENTS: &[(&str, bool)] = &[
     ("SessionStart", false),
     ("SessionEnd", false),
     ("UserPromptSubmit", false),
+    ("PermissionRequest", true),
+    ("Notification", false),
+    ("SubagentStart", false),
+    ("SubagentStop", false),
+    ("PreCompact", false),
+    ("Stop", false),
+    ("StopFailure", false),
 ];
 
 /// Seconds Claude Code allows the hook before giving up on it.
@@ -138,6 +145,30 @@ fn is_ours(command: &str) -> bool {
     let program = words.next().unwrap_or_default();
     let name = program.rsplit('/').next().unwrap_or_default();
     name.trim_matches(['"', '\'']) == "call_monitor" && words.next() == Some("hook")
+}
+
+/// Whether the settings file at `path` (if there is one, and it is JSON)
+/// already runs `call_monitor hook` for some event. Claude Code runs every
+/// matching hook of every settings file, so a second registration spools
+/// each event twice.
+pub fn runs_our_hook(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Ok(settings) = serde_json::from_str::<Value>(&text) else {
+        return false;
+    };
+    let Some(events) = settings.get("hooks").and_then(Value::as_object) else {
+        return false;
+    };
+    events
+        .values()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(|group| group.get("hooks").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|hook| hook.get("command").and_then(Value::as_str))
+        .any(is_ours)
 }
 
 /// Merges the hooks calling `command` into the settings file at `path`
@@ -280,6 +311,62 @@ mod tests {
     }
 
     #[test]
+    fn an_earlier_install_gains_the_new_events_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let ours = |matcher: bool| {
+            let mut group =
+                json!({"hooks": [{"type": "command", "command": "/opt/call_monitor hook"}]});
+            if matcher {
+                group["matcher"] = "*".into();
+            }
+            json!([group])
+        };
+        // What 0.10.0 installed: six events.
+        let earlier = json!({"hooks": {
+            "PreToolUse": ours(true), "PostToolUse": ours(true), "PostToolUseFailure": ours(true),
+            "SessionStart": ours(false), "SessionEnd": ours(false), "UserPromptSubmit": ours(false),
+        }});
+        std::fs::write(&path, earlier.to_string()).unwrap();
+        let upgraded = install(&path, "/opt/call_monitor hook").unwrap();
+        assert!(
+            matches!(
+                upgraded,
+                Installed::Changed {
+                    added: 7,
+                    updated: 0,
+                    ..
+                }
+            ),
+            "{upgraded:?}"
+        );
+        let settings: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (event, _) in EVENTS {
+            assert_eq!(
+                settings["hooks"][event].as_array().unwrap().len(),
+                1,
+                "{event}"
+            );
+        }
+    }
+
+    #[test]
+    fn finds_our_hook_in_another_settings_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        assert!(!runs_our_hook(&path));
+        std::fs::write(
+            &path,
+            r#"{"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "./other.sh"}]}]}}"#,
+        )
+        .unwrap();
+        assert!(!runs_our_hook(&path));
+        install(&path, "/opt/call_monitor hook").unwrap();
+        assert!(runs_our_hook(&path));
+    }
+
+    #[test]
     fn recognises_our_commands_only() {
         assert!(is_ours("/opt/cm/call_monitor hook"));
         assert!(is_ours("call_monitor hook --spool /x"));
@@ -300,7 +387,7 @@ mod tests {
 
         let first = install(&path, "/opt/call_monitor hook").unwrap();
         let Installed::Changed {
-            added: 6,
+            added: 13,
             updated: 0,
             backup: Some(backup),
         } = first
@@ -318,7 +405,7 @@ mod tests {
             moved,
             Installed::Changed {
                 added: 0,
-                updated: 6,
+                updated: 13,
                 ..
             }
         ));
@@ -359,7 +446,7 @@ mod tests {
         assert!(matches!(
             install(&fresh, "call_monitor hook").unwrap(),
             Installed::Changed {
-                added: 6,
+                added: 13,
                 backup: None,
                 ..
             }

@@ -276,5 +276,30 @@ fn install_hooks(args: &InstallHooksArgs, spool: Option<&Path>) -> Result<(), Cl
             );
         }
     }
+    warn_if_registered_elsewhere(&settings);
     Ok(())
+}
+
+/// Warns when another settings file Claude Code reads here (the project's,
+/// or the user's) also runs `call_monitor hook`: every event would be
+/// spooled twice.
+fn warn_if_registered_elsewhere(installed: &Path) {
+    let mut others = vec![
+        PathBuf::from(".claude/settings.json"),
+        PathBuf::from(".claude/settings.local.json"),
+    ];
+    others.extend(install::user_settings().ok());
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    for other in others {
+        if !same(&other, installed) && install::runs_our_hook(&other) {
+            eprintln!(
+                "warning: {} also runs `call_monitor hook`; Claude Code runs every matching hook, so each \
+                 event would be spooled twice. Keep one of the two registrations.",
+                other.display()
+            );
+        }
+    }
 }

@@ -30,6 +30,8 @@ pub struct StatusReport {
     pub schema_version: u32,
     pub totals: Totals,
     pub top_functions: Vec<FunctionLine>,
+    /// Every tool, and every MCP server as `mcp__<server>`, by uses.
+    pub top_tools: Vec<ToolLine>,
     pub top_violations: Vec<ViolationLine>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<&'static str>,
@@ -40,6 +42,8 @@ pub struct Totals {
     pub events: i64,
     pub sessions: i64,
     pub calls: i64,
+    /// Tool uses of any tool (each counted once, not again for its server).
+    pub tool_uses: i64,
     pub violations: i64,
     pub quarantined: i64,
 }
@@ -55,6 +59,22 @@ pub struct FunctionLine {
     pub error_rate: Option<f64>,
     pub mean_duration_ms: Option<f64>,
     pub p95_duration_ms: Option<i64>,
+    pub last_used_at: Option<String>,
+}
+
+/// One row of the top-tools list: the `tool_stats` columns a person scans
+/// first.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ToolLine {
+    pub tool_name: String,
+    pub uses: i64,
+    pub uses_24h: i64,
+    pub failures: i64,
+    pub error_rate: Option<f64>,
+    pub interrupts: i64,
+    pub mean_duration_ms: Option<f64>,
+    pub p95_duration_ms: Option<i64>,
+    pub sessions: i64,
     pub last_used_at: Option<String>,
 }
 
@@ -79,7 +99,9 @@ pub fn collect(
         // Counted by triggers (migration 005): COUNT(*) would scan millions of rows.
         "SELECT COALESCE(SUM(n * (tbl = 'events')), 0), COALESCE(SUM(n * (tbl = 'sessions')), 0),
                 COALESCE(SUM(n * (tbl = 'calls')), 0), COALESCE(SUM(n * (tbl = 'violations')), 0),
-                COALESCE(SUM(n * (tbl = 'quarantine')), 0)
+                COALESCE(SUM(n * (tbl = 'quarantine')), 0),
+                (SELECT COALESCE(SUM(t.uses), 0) FROM tool_totals t
+                 JOIN tool_members m ON m.stat_key = t.tool_name AND m.tool_name = t.tool_name)
          FROM row_counts",
         [],
         |r| {
@@ -89,6 +111,7 @@ pub fn collect(
                 calls: r.get(2)?,
                 violations: r.get(3)?,
                 quarantined: r.get(4)?,
+                tool_uses: r.get(5)?,
             })
         },
     )?;
@@ -115,6 +138,29 @@ pub fn collect(
             })
         },
     )?;
+    let top_tools = query_all(
+        &tx,
+        "SELECT tool_name, uses, uses_24h, failures, error_rate, interrupts, mean_duration_ms,
+                p95_duration_ms, sessions, last_used_at
+         FROM tool_stats
+         WHERE tool_name IN (SELECT tool_name FROM tool_totals ORDER BY uses DESC, tool_name LIMIT ?1)
+         ORDER BY uses DESC, tool_name",
+        limit,
+        |r| {
+            Ok(ToolLine {
+                tool_name: r.get(0)?,
+                uses: r.get(1)?,
+                uses_24h: r.get(2)?,
+                failures: r.get(3)?,
+                error_rate: r.get(4)?,
+                interrupts: r.get(5)?,
+                mean_duration_ms: r.get(6)?,
+                p95_duration_ms: r.get(7)?,
+                sessions: r.get(8)?,
+                last_used_at: r.get(9)?,
+            })
+        },
+    )?;
     let top_violations = query_all(
         &tx,
         "SELECT rule_id, severity, COUNT(*) AS n, COUNT(DISTINCT session_id), MAX(ts)
@@ -138,6 +184,7 @@ pub fn collect(
         schema_version,
         totals,
         top_functions,
+        top_tools,
         top_violations,
         message,
     })
@@ -168,8 +215,8 @@ impl StatusReport {
             out.push('\n');
         }
         out.push_str(&format!(
-            "events {} · sessions {} · calls {} · violations {} · quarantined {}\n",
-            t.events, t.sessions, t.calls, t.violations, t.quarantined
+            "events {} · sessions {} · tool uses {} · calls {} · violations {} · quarantined {}\n",
+            t.events, t.sessions, t.tool_uses, t.calls, t.violations, t.quarantined
         ));
         if !self.top_functions.is_empty() {
             out.push_str(&format!(
@@ -177,6 +224,11 @@ impl StatusReport {
                 self.top_functions.len()
             ));
             out.push_str(&self.functions_table());
+            out.push('\n');
+        }
+        if !self.top_tools.is_empty() {
+            out.push_str(&format!("\ntop {} tools by uses\n", self.top_tools.len()));
+            out.push_str(&self.tools_table());
             out.push('\n');
         }
         if !self.top_violations.is_empty() {
@@ -212,6 +264,38 @@ impl StatusReport {
             ]);
         }
         align_numbers(&mut table, 1..=6);
+        trimmed(&table)
+    }
+
+    fn tools_table(&self) -> String {
+        let mut table = new_table(&[
+            "tool",
+            "uses",
+            "24h",
+            "failures",
+            "error rate",
+            "interrupts",
+            "mean ms",
+            "p95 ms",
+            "sessions",
+            "last used",
+        ]);
+        for t in &self.top_tools {
+            table.add_row(vec![
+                t.tool_name.clone(),
+                t.uses.to_string(),
+                t.uses_24h.to_string(),
+                t.failures.to_string(),
+                t.error_rate
+                    .map_or_else(dash, |r| format!("{:.1}%", r * 100.0)),
+                t.interrupts.to_string(),
+                t.mean_duration_ms.map_or_else(dash, |m| format!("{m:.1}")),
+                t.p95_duration_ms.map_or_else(dash, |p| p.to_string()),
+                t.sessions.to_string(),
+                t.last_used_at.clone().unwrap_or_else(dash),
+            ]);
+        }
+        align_numbers(&mut table, 1..=8);
         trimmed(&table)
     }
 

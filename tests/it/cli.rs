@@ -91,6 +91,11 @@ fn status_reports_recorded_calls_as_text_and_json() {
           ('s2', 'csv_read_py_data', 'mcp', strftime('%Y-%m-%dT%H:%M:%fZ','now','-3 days'), NULL, NULL);
         INSERT INTO violations (session_id, rule_id, function_id, severity, ts) VALUES
           ('s1', 'sqlite3_inline', NULL, 'warn', strftime('%Y-%m-%dT%H:%M:%fZ','now'));
+        INSERT INTO tool_uses (session_id, tool_name, ts, duration_ms, success) VALUES
+          ('s1', 'Bash', strftime('%Y-%m-%dT%H:%M:%fZ','now','-1 hours'), 10, 1),
+          ('s1', 'Bash', strftime('%Y-%m-%dT%H:%M:%fZ','now','-2 hours'), 30, 0),
+          ('s2', 'Bash', strftime('%Y-%m-%dT%H:%M:%fZ','now','-3 days'), 5, 1),
+          ('s2', 'mcp__registry__run', strftime('%Y-%m-%dT%H:%M:%fZ','now','-3 days'), NULL, NULL);
     ";
     assert_eq!(run(Command::new("sqlite3").arg(&db).arg(seed)).code, 0);
     // Rows written by hand: the documented way to roll them up.
@@ -106,8 +111,9 @@ fn status_reports_recorded_calls_as_text_and_json() {
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(!text.stdout.contains("no calls recorded yet"));
     assert!(
-        text.stdout
-            .contains("events 1 · sessions 2 · calls 3 · violations 1 · quarantined 0"),
+        text.stdout.contains(
+            "events 1 · sessions 2 · tool uses 4 · calls 3 · violations 1 · quarantined 0"
+        ),
         "{}",
         text.stdout
     );
@@ -128,11 +134,33 @@ fn status_reports_recorded_calls_as_text_and_json() {
         text.stdout
     );
     assert!(text.stdout.contains("sqlite3_inline"));
+    assert!(
+        text.stdout.contains("top 3 tools by uses"),
+        "tools, and the MCP server on its own row:\n{}",
+        text.stdout
+    );
+    let bash = text
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(" Bash"))
+        .unwrap();
+    let cells: Vec<&str> = bash.split_whitespace().collect();
+    // tool, uses, 24h, failures, error rate, interrupts, mean, p95, sessions
+    assert_eq!(
+        cells[..9],
+        ["Bash", "3", "2", "1", "33.3%", "0", "15.0", "30", "2"],
+        "{bash}"
+    );
 
     let json = with_db(&["status", "--json", "--top", "1"], &db);
     assert_eq!(json.code, 0, "{}", json.stderr);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(v["totals"]["calls"], 3);
+    assert_eq!(v["totals"]["tool_uses"], 4);
+    assert_eq!(v["top_tools"].as_array().unwrap().len(), 1);
+    assert_eq!(v["top_tools"][0]["tool_name"], "Bash");
+    assert_eq!(v["top_tools"][0]["failures"], 1);
+    assert_eq!(v["top_tools"][0]["sessions"], 2);
     assert_eq!(
         v["top_functions"].as_array().unwrap().len(),
         1,
@@ -224,7 +252,7 @@ fn install_hooks_wires_a_working_hook_into_settings_once() {
                 .arg(scratch.spool()),
         )
     };
-    assert!(install().contains("6 added"));
+    assert!(install().contains("13 added"));
     assert!(install().contains("already installed"));
     let backups = std::fs::read_dir(settings.parent().unwrap())
         .unwrap()
