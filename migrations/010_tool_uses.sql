@@ -18,6 +18,10 @@
 --                    `call_totals` & co. for `function_stats`, 005).
 --   event_names      every hook event name seen, with its count: unknown
 --                    events are stored and counted, never rejected.
+--   event_echoes     (hash of a reduced event, its time) of events without a
+--                    tool-use key, for a day after their ingestion: the same
+--                    event spooled twice by a hook registered twice is
+--                    stored once (src/ingest/echoes.rs).
 --
 -- `sessions` gains what a session did besides registry calls, and `calls`
 -- the subagent a call ran in. tool_stats starts empty on an upgraded
@@ -91,6 +95,14 @@ CREATE TABLE event_names (
     n               INTEGER NOT NULL,
     last_ts         TEXT NOT NULL
 ) WITHOUT ROWID;
+
+CREATE TABLE event_echoes (
+    echo_key BLOB NOT NULL,
+    ts       INTEGER NOT NULL,
+    seen_at  INTEGER NOT NULL,
+    PRIMARY KEY (echo_key, ts)
+) WITHOUT ROWID;
+CREATE INDEX event_echoes_seen ON event_echoes (seen_at);
 
 ALTER TABLE sessions ADD COLUMN prompts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN tool_uses INTEGER NOT NULL DEFAULT 0;

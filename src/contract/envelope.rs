@@ -180,6 +180,11 @@ impl<'a> Envelope<'a> {
     pub fn hook_event_name(&self) -> &str {
         self.field("hook_event_name").unwrap_or_default()
     }
+
+    /// The event's members, in line order.
+    pub fn members(&self) -> impl Iterator<Item = (&str, &Field<'a>)> {
+        self.event.iter().map(|(k, v)| (k.as_ref(), v))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -14,7 +14,8 @@
 //!
 //! # Invariants
 //! - An envelope's row is stored exactly when no row with its key exists
-//!   (in the database, or earlier in the batch); [`store`] says, line by
+//!   (in the database, or earlier in the batch) and it is no echo of an
+//!   event stored within two seconds ([`echoes`]); [`store`] says, line by
 //!   line, which.
 //! - Rows are inserted in batch order, so of two lines with one key the
 //!   first is stored and the second is the duplicate, as row by row.
@@ -23,6 +24,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, ErrorCode, Transaction};
 
 use super::batches::Parsed;
+use super::echoes;
 use crate::contract::Envelope;
 
 /// Rows per multi-row insert: large enough that the statement's overhead
@@ -39,18 +41,23 @@ pub fn store(
     ingested_at: i64,
 ) -> rusqlite::Result<Vec<bool>> {
     let mut stored = vec![false; parsed.len()];
-    let valid: Vec<Valid<'_, '_>> = parsed
-        .iter()
-        .enumerate()
-        .filter_map(|(at, line)| {
-            let env = line.envelope.as_ref().ok()?;
-            Some(Valid {
-                at,
-                env,
-                uuid: line.uuid.as_ref(),
-            })
-        })
-        .collect();
+    let mut valid: Vec<Valid<'_, '_>> = Vec::with_capacity(parsed.len());
+    for (at, line) in parsed.iter().enumerate() {
+        let Ok(env) = line.envelope.as_ref() else {
+            continue;
+        };
+        // An echo (the hook registered twice) is a duplicate, as a
+        // redelivery is: no row.
+        if echoes::applies(env) && echoes::is_echo(tx, env, ingested_at)? {
+            continue;
+        }
+        valid.push(Valid {
+            at,
+            env,
+            uuid: line.uuid.as_ref(),
+        });
+    }
+    echoes::forget_old(tx, ingested_at)?;
     let mut rows = Rows {
         chunk: tx.prepare_cached(&INSERT_CHUNK)?,
         one: tx.prepare_cached(INSERT_EVENT)?,

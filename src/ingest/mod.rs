@@ -37,6 +37,7 @@
 
 mod batches;
 mod checkpoint;
+mod echoes;
 mod events;
 mod native;
 mod plan;

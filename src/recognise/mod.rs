@@ -293,7 +293,15 @@ impl Recogniser {
 
     /// A write of a registry function's file: the registry's own path
     /// first, else the first `write` rule; plus `file_path` violations.
-    fn write(&self, env: &Envelope<'_>, path: &str, facts: &mut Facts) {
+    fn write(&self, env: &Envelope<'_>, written: &str, facts: &mut Facts) {
+        // A Windows path is matched with `/` separators (registries and
+        // rules name paths that way); the path is kept as written.
+        let path: std::borrow::Cow<'_, str> = if written.contains('\\') {
+            written.replace('\\', "/").into()
+        } else {
+            written.into()
+        };
+        let path = path.as_ref();
         let rules = self.rules.matching(Scope::FilePath, path);
         let function_id = self
             .catalog
@@ -309,7 +317,7 @@ impl Recogniser {
             let count = |name| env.int(name).filter(|n| *n >= 0).unwrap_or(0);
             facts.writes.push(WriteFact {
                 function_id,
-                file_path: path.to_string(),
+                file_path: written.to_string(),
                 lines_added: count("lines_added"),
                 lines_removed: count("lines_removed"),
                 content_sha256: env

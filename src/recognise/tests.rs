@@ -205,6 +205,17 @@ fn tests_e2e_and_writes() {
         "fetch_json_ts_web"
     );
     assert!(write("/r/src/main.rs").is_empty());
+    // Windows paths, with the registry's path and with the path rule.
+    let windows = write("C:\\Users\\dev\\r\\functions\\go\\infra\\sqlite_open.go");
+    assert_eq!(windows[0].function_id, "sqlite_open_go_infra");
+    assert_eq!(
+        windows[0].file_path, "C:\\Users\\dev\\r\\functions\\go\\infra\\sqlite_open.go",
+        "the path is kept as the agent wrote it"
+    );
+    assert_eq!(
+        write("D:\\r\\functions\\ts\\web\\fetch_json.ts")[0].function_id,
+        "fetch_json_ts_web"
+    );
 }
 
 #[test]

@@ -298,21 +298,27 @@ fn events_stored_before_one_event_key_are_still_duplicates() {
         )
         .unwrap();
     }
-    let without_tool_use = |id: &str| {
+    // Stops seconds apart: an identical event within two seconds would be
+    // an echo of the hook registered twice (ingest/echoes.rs).
+    let without_tool_use = |id: &str, ts: &str| {
         let event = serde_json::json!({"session_id": "s", "hook_event_name": "Stop"});
-        let envelope = serde_json::json!({"v": 1, "id": id, "ts": "2026-11-24T10:00:00.000Z", "host": "test", "event": event});
+        let envelope =
+            serde_json::json!({"v": 1, "id": id, "ts": ts, "host": "test", "event": event});
         format!("{envelope}\n")
     };
     let lines = [
         // Duplicates: the stored tool use under a new id (a retried hook),
         // and the two events without a tool use under their ids.
         crate::support::envelope_line("01a20f50-4841-7007-b311-5167b83baf52", "s", "t1", "a_py_x"),
-        without_tool_use("01a20f50-4841-7007-b311-5167b83baf51"),
-        without_tool_use("p-2"),
+        without_tool_use(
+            "01a20f50-4841-7007-b311-5167b83baf51",
+            "2026-11-24T10:00:00.000Z",
+        ),
+        without_tool_use("p-2", "2026-11-24T10:00:10.000Z"),
         // New: another tool use under the first row's id, and an id that
         // spells the stored tool-use key.
         crate::support::envelope_line("01a20f50-4841-7007-b311-5167b83baf50", "s", "t2", "a_py_x"),
-        without_tool_use("1:s 2:t1 PostToolUse"),
+        without_tool_use("1:s 2:t1 PostToolUse", "2026-11-24T10:00:20.000Z"),
     ];
     let file = scratch.private_spool().join("again.jsonl");
     std::fs::write(&file, lines.concat()).unwrap();

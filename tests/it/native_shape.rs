@@ -38,7 +38,7 @@ fn tables(db: &Path) -> Vec<(String, Vec<Vec<Value>>)> {
             let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
             // Ingestion time and row ids depend on the run, not the events.
             let kept: Vec<usize> = (0..columns.len())
-                .filter(|&i| !matches!(columns[i].as_str(), "ingested_at" | "id"))
+                .filter(|&i| !matches!(columns[i].as_str(), "ingested_at" | "seen_at" | "id"))
                 .collect();
             let mut rows: Vec<Vec<Value>> = stmt
                 .query_map([], |r| kept.iter().map(|&i| r.get::<_, Value>(i)).collect())
@@ -134,6 +134,8 @@ fn payload_fixture_through_the_hook_and_as_native_lines_gives_the_same_tables() 
     // importer twice in the old one, the heredoc import on Windows.
     assert_eq!(count("SELECT COUNT(*) FROM calls"), 6);
     assert_eq!(count("SELECT COUNT(*) FROM calls WHERE success IS NULL"), 0);
+    // A registry file edited on Linux and on Windows (backslashes).
+    assert_eq!(count("SELECT COUNT(*) FROM code_writes"), 2);
     assert_eq!(
         count("SELECT COUNT(*) FROM calls WHERE agent_id = 'agent-7f3' AND agent_type = 'Explore'"),
         1
@@ -208,6 +210,53 @@ fn payload_fixture_through_the_hook_and_as_native_lines_gives_the_same_tables() 
             }
         }
     }
+}
+
+/// The hook registered twice (user and project settings): every payload
+/// spooled twice, by two hook processes, under two envelope ids. Each event
+/// is stored once — tool events by their tool use, the others as echoes —
+/// except the tool events of the old session, which have no tool-use id
+/// (documented: they count twice).
+#[test]
+fn a_hook_registered_twice_stores_each_event_once() {
+    let payloads: Vec<String> = FIXTURE.lines().map(str::to_string).collect();
+    let twice: Vec<String> = payloads
+        .iter()
+        .flat_map(|p| [p.clone(), p.clone()])
+        .collect();
+    let scratch = Scratch::new();
+    let lines = hooked_lines(&scratch, &twice);
+    let summary = replay(&scratch, "twice.jsonl", &lines);
+    let old_tool_events = payloads
+        .iter()
+        .filter(|p| p.contains("old-session") && p.contains("\"tool_name\""))
+        .count();
+    assert_eq!(old_tool_events, 8);
+    let stored = payloads.len() + old_tool_events;
+    assert!(
+        summary.contains(&format!(
+            "events={} inserted={stored} duplicates={}",
+            twice.len(),
+            twice.len() - stored
+        )),
+        "{summary}"
+    );
+    let db = scratch.read();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT SUM(n) FROM event_names"),
+        stored as i64,
+        "each stored event counted once"
+    );
+    assert_eq!(
+        count("SELECT prompts + permission_requests + compactions_manual + compactions_auto + subagents
+               FROM sessions WHERE session_id = '3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f'"),
+        5
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM tool_uses WHERE session_id != 'old-session-2025-06'"),
+        13
+    );
 }
 
 /// Claude Code before late 2025 sent no `tool_use_id`: identical commands
