@@ -71,6 +71,9 @@ fn main() {
     if run("scale") {
         bench_scale(scratch.path());
     }
+    if run("tools") {
+        bench_tools(scratch.path());
+    }
     if run("idle") {
         bench_idle(scratch.path());
     }
@@ -209,23 +212,8 @@ fn bench_scale(dir: &Path) {
         let db = dir.join(format!("scale-{millions}m.db"));
         generate_calls(&db, millions * 20_000);
         let calls = count_calls(&rusqlite::Connection::open(&db).expect("open"));
-        let time = |args: &[&str], runs: usize| {
-            let samples = (0..runs)
-                .map(|_| {
-                    let mut cmd = Command::new(bin());
-                    cmd.args(args).arg("--db").arg(&db).stdout(Stdio::null());
-                    timed_run(&mut cmd, b"")
-                })
-                .collect();
-            let (median, p95, mean) = summary(samples);
-            println!(
-                "{}, {calls} calls: median {:.0} ms, p95 {:.0} ms, mean {:.0} ms over {runs} runs",
-                args.join(" "),
-                ms(median),
-                ms(p95),
-                ms(mean)
-            );
-        };
+        let what = format!("{calls} calls");
+        let time = |args: &[&str], runs: usize| time_command(&db, args, runs, &what);
         time(&["status", "--top", "20"], 9);
         time(&["status", "--top", "20", "--json"], 9);
         time(
@@ -238,19 +226,10 @@ fn bench_scale(dir: &Path) {
 /// A database of `sessions` × 50 calls, rolled up by `init --rebuild-rollups`.
 fn generate_calls(db: &Path, sessions: u32) {
     use rand::{Rng, SeedableRng};
-    let init = Command::new(bin())
-        .args(["init", "--db"])
-        .arg(db)
-        .output()
-        .expect("init");
-    assert!(init.status.success());
-    let mut conn = rusqlite::Connection::open(db).expect("open");
-    conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;")
-        .expect("pragmas");
+    let mut conn = fresh_bulk_db(db);
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let started = Instant::now();
-    let year_ms = 365 * 86_400_000i64;
-    let first = chrono::Utc::now().timestamp_millis() - year_ms;
+    let (first, year_ms) = (a_year_ago_ms(), YEAR_MS);
     let tx = conn.transaction().expect("tx");
     {
         let mut insert = tx
@@ -294,7 +273,159 @@ fn generate_calls(db: &Path, sessions: u32) {
         }
     }
     tx.commit().expect("commit");
-    let generated = started.elapsed();
+    rebuild_rollups(
+        db,
+        &format!("scale: {} calls", sessions * 50),
+        started.elapsed(),
+    );
+}
+
+/// `status --top 20` and a full read of the `tool_stats` view on a database
+/// of 10 M tool uses (`CALL_MONITOR_BENCH_TOOL_USES` overrides): sessions
+/// of 50 uses over 28 tools — Bash (40 %), the built-in file tools, Task,
+/// WebFetch and 5 MCP servers of 4 tools each, so 33 stat keys — 2 s to 2 min
+/// apart over the year before now (every window has uses); durations
+/// mostly 5 ms–3 s with a long tail; 4 % failures, 0.5 % interrupts, 1 %
+/// never finished.
+fn bench_tools(dir: &Path) {
+    let uses: u32 = std::env::var("CALL_MONITOR_BENCH_TOOL_USES")
+        .map_or(10_000_000, |n| n.parse().expect("a count"));
+    let db = dir.join("tools.db");
+    generate_tool_uses(&db, uses / 50);
+    let what = format!("{uses} tool uses");
+    time_command(&db, &["status", "--top", "20"], 9, &what);
+    time_command(&db, &["status", "--top", "20", "--json"], 9, &what);
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let samples = (0..9)
+        .map(|_| {
+            let start = Instant::now();
+            let rows: i64 = conn
+                .prepare("SELECT * FROM tool_stats")
+                .and_then(|mut s| s.query_map([], |_| Ok(())).map(Iterator::count))
+                .expect("tool_stats") as i64;
+            assert_eq!(rows, 33, "one row per tool and per MCP server");
+            start.elapsed()
+        })
+        .collect();
+    let (median, p95, _) = summary(samples);
+    println!(
+        "SELECT * FROM tool_stats (in process), {uses} tool uses: median {:.1} ms, p95 {:.1} ms over 9 runs",
+        ms(median),
+        ms(p95)
+    );
+}
+
+/// A database of `sessions` × 50 tool uses, rolled up by
+/// `init --rebuild-rollups`.
+fn generate_tool_uses(db: &Path, sessions: u32) {
+    use rand::{Rng, SeedableRng};
+    let mut tools: Vec<String> = ["Read", "Edit", "Write", "Grep", "Glob", "Task", "WebFetch"]
+        .iter()
+        .map(|t| (*t).to_string())
+        .collect();
+    for server in ["github", "postgres", "fn_registry", "playwright", "slack"] {
+        for tool in ["list", "get", "create", "search"] {
+            tools.push(format!("mcp__{server}__{tool}"));
+        }
+    }
+    let mut conn = fresh_bulk_db(db);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+    let started = Instant::now();
+    let (first, year_ms) = (a_year_ago_ms(), YEAR_MS);
+    let tx = conn.transaction().expect("tx");
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO tool_uses (session_id, tool_name, ts, duration_ms, success, interrupted, tool_use_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .expect("prepare");
+        for session in 0..sessions {
+            let mut t = first + i64::from(session) * (year_ms / i64::from(sessions));
+            for i in 0..50 {
+                t += rng.random_range(2_000..120_000);
+                let tool = if rng.random_bool(0.4) {
+                    "Bash"
+                } else {
+                    &tools[rng.random_range(0..tools.len())]
+                };
+                let ts = chrono::DateTime::from_timestamp_millis(t).expect("ts");
+                let finished = !rng.random_bool(0.01);
+                let duration: Option<i64> = finished.then(|| {
+                    if rng.random_bool(0.02) {
+                        rng.random_range(5_000..600_000)
+                    } else {
+                        rng.random_range(5..3_000)
+                    }
+                });
+                let success = finished.then(|| i64::from(!rng.random_bool(0.04)));
+                insert
+                    .execute((
+                        format!("bench-{session}"),
+                        tool,
+                        call_monitor::contract::timefmt::format(ts),
+                        duration,
+                        success,
+                        i64::from(rng.random_bool(0.005)),
+                        format!("toolu_{session}_{i}"),
+                    ))
+                    .expect("insert");
+            }
+        }
+    }
+    tx.commit().expect("commit");
+    rebuild_rollups(
+        db,
+        &format!("tools: {} tool uses", sessions * 50),
+        started.elapsed(),
+    );
+}
+
+/// Runs `call_monitor ARGS --db DB` `runs` times and prints the wall
+/// times' median, p95 and mean; `what` names the database's contents.
+fn time_command(db: &Path, args: &[&str], runs: usize, what: &str) {
+    let samples = (0..runs)
+        .map(|_| {
+            let mut cmd = Command::new(bin());
+            cmd.args(args).arg("--db").arg(db).stdout(Stdio::null());
+            timed_run(&mut cmd, b"")
+        })
+        .collect();
+    let (median, p95, mean) = summary(samples);
+    println!(
+        "{}, {what}: median {:.0} ms, p95 {:.0} ms, mean {:.0} ms over {runs} runs",
+        args.join(" "),
+        ms(median),
+        ms(p95),
+        ms(mean)
+    );
+}
+
+const YEAR_MS: i64 = 365 * 86_400_000;
+
+/// The time a year before now, as epoch milliseconds: generated rows are
+/// spread from there to now, so every window has some.
+fn a_year_ago_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis() - YEAR_MS
+}
+
+/// A new database (`init`) opened for bulk inserts.
+fn fresh_bulk_db(db: &Path) -> rusqlite::Connection {
+    let init = Command::new(bin())
+        .args(["init", "--db"])
+        .arg(db)
+        .output()
+        .expect("init");
+    assert!(init.status.success());
+    let conn = rusqlite::Connection::open(db).expect("open");
+    conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;")
+        .expect("pragmas");
+    conn
+}
+
+/// `init --rebuild-rollups` over rows inserted by hand; prints what the
+/// rows (`what`) took to generate and the rollups to rebuild.
+fn rebuild_rollups(db: &Path, what: &str, generated: Duration) {
     let rebuild = Instant::now();
     let out = Command::new(bin())
         .args(["init", "--rebuild-rollups", "--db"])
@@ -307,8 +438,7 @@ fn generate_calls(db: &Path, sessions: u32) {
         String::from_utf8_lossy(&out.stderr)
     );
     println!(
-        "scale: {} calls generated in {:.1} s, rollups rebuilt in {:.1} s",
-        sessions * 50,
+        "{what} generated in {:.1} s, rollups rebuilt in {:.1} s",
         generated.as_secs_f64(),
         rebuild.elapsed().as_secs_f64()
     );

@@ -221,8 +221,8 @@ fn parse_positive(s: &str) -> Result<f64, String> {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Recompute the function_stats rollups from the event tables (after
-    /// editing calls or events by hand)
+    /// Recompute the rollups behind function_stats, tool_stats and status
+    /// from the event tables (after editing calls, tool_uses or events by hand)
     #[arg(long)]
     pub rebuild_rollups: bool,
 }

@@ -262,8 +262,9 @@ fn rebuild_block(sql: &'static str) -> &'static str {
 
 /// Recomputes every rollup the ingester keeps from the rows, in one
 /// transaction: the function rollups (migration 005), then the session
-/// tallies (009), the tool rollups and session tool tallies (010). For rows written by something else than the ingester (a
-/// manual fix with `sqlite3`).
+/// tallies (009), the tool rollups and session tool tallies (010). For
+/// rows written by something else than the ingester (a manual fix with
+/// `sqlite3`).
 pub fn rebuild_rollups(conn: &Connection) -> rusqlite::Result<()> {
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     tx.execute_batch(rebuild_block(include_str!(
