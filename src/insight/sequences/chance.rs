@@ -22,9 +22,17 @@
 //!
 //! A session then shows the sequence with probability `1 − e^(−λ)`, and
 //! its support under the null is the sum of those independent chances
-//! over sessions ([`super::super::significance::support_p_value`]).
+//! over sessions ([`super::super::significance::SupportTests`]).
+//!
+//! # Cost
+//! One pass over the history, session by session; each session visits
+//! only the candidates whose first function it called, and hands each
+//! chance to a sink at once rather than keeping it — at 1 M calls there
+//! are ~20 M (candidate, session) chances.
 
-use std::collections::HashMap;
+use std::ops::Range;
+
+use foldhash::HashMap;
 
 use super::{Window, NONE};
 
@@ -33,26 +41,24 @@ pub(super) const SEGMENT_END: u32 = u32::MAX - 1;
 pub(super) const SESSION_END: u32 = u32::MAX - 2;
 
 /// For each candidate window, the chance of every session (that could
-/// show it at all) to show it under the null model, in session order.
-/// `history` is the miner's: every call, segments ended by
-/// [`SEGMENT_END`], sessions by [`SESSION_END`]; `functions` the number of
-/// interned function ids.
+/// show it at all) to show it under the null model: `sink(candidate,
+/// chance)`, session by session in history order. `candidates` must be
+/// sorted. `history` is the
+/// miner's: every call, segments ended by [`SEGMENT_END`], sessions by
+/// [`SESSION_END`]; `functions` the number of interned function ids.
 pub(super) fn session_chances(
     history: &[u32],
     candidates: &[Window],
     functions: usize,
-) -> Vec<Vec<f64>> {
-    let mut by_first: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (at, window) in candidates.iter().enumerate() {
-        by_first.entry(window[0]).or_default().push(at);
-    }
-    let mut chances = vec![Vec::new(); candidates.len()];
+    mut sink: impl FnMut(usize, f64),
+) {
+    let index = CandidateIndex::new(candidates, functions);
     let mut session = Session::new(functions);
     for &item in history {
         match item {
             SESSION_END => {
                 session.end_segment();
-                session.score(candidates, &by_first, &mut chances);
+                session.score(candidates, &index, &mut sink);
                 session.clear();
             }
             SEGMENT_END => session.end_segment(),
@@ -60,14 +66,60 @@ pub(super) fn session_chances(
         }
     }
     session.end_segment();
-    session.score(candidates, &by_first, &mut chances);
-    chances
+    session.score(candidates, &index, &mut sink);
+}
+
+/// The candidates by their first two functions. `candidates` must be
+/// sorted: a session then walks its candidates (and the caller's state for
+/// them) in memory order rather than scattered over all of them, and skips
+/// every candidate `A → B …` at once when it did not call `B`.
+struct CandidateIndex {
+    /// By first function: its groups, by second function.
+    by_first: Vec<Vec<Group>>,
+}
+
+/// The candidates `A → B` and `A → B → C` of one `A` and `B`.
+struct Group {
+    second: u32,
+    /// The triples, adjacent in the sorted candidates.
+    triples: Range<usize>,
+    pair: Option<usize>,
+}
+
+impl CandidateIndex {
+    fn new(candidates: &[Window], functions: usize) -> Self {
+        assert!(
+            candidates.is_sorted(),
+            "chance candidates must be sorted by window"
+        );
+        let mut by_first: Vec<Vec<Group>> = (0..functions).map(|_| Vec::new()).collect();
+        for (at, &[a, b, c]) in candidates.iter().enumerate() {
+            let groups = &mut by_first[a as usize];
+            if groups.last().is_none_or(|g| g.second != b) {
+                groups.push(Group {
+                    second: b,
+                    triples: at..at,
+                    pair: None,
+                });
+            }
+            let group = groups.last_mut().expect("just pushed");
+            if c == NONE {
+                group.pair = Some(at);
+            } else {
+                group.triples.end = at + 1;
+            }
+        }
+        CandidateIndex { by_first }
+    }
 }
 
 /// One session's mix of functions and its windows.
 struct Session {
     /// Calls per function id, repeats included (zero for absent ones).
     counts: Vec<u32>,
+    /// `f(X)`: each present function's share of the calls, set by
+    /// [`Session::score`] (stale for absent ones).
+    shares: Vec<f64>,
     /// The ids with a non-zero count, to reset and iterate cheaply.
     present: Vec<u32>,
     calls: u32,
@@ -85,11 +137,12 @@ impl Session {
     fn new(functions: usize) -> Self {
         Session {
             counts: vec![0; functions],
+            shares: vec![0.0; functions],
             present: Vec::new(),
             calls: 0,
             pairs: 0,
             triples: 0,
-            pair_counts: HashMap::new(),
+            pair_counts: HashMap::default(),
             segment: 0,
             last: [NONE; 2],
         }
@@ -130,24 +183,24 @@ impl Session {
         self.pair_counts.clear();
     }
 
-    fn share(&self, f: u32) -> f64 {
-        f64::from(self.counts[f as usize]) / f64::from(self.calls)
-    }
-
     /// `f(next) / (1 − f(previous))`: the chance that a call after
     /// `previous` is `next`.
     fn follows(&self, previous: u32, next: u32) -> f64 {
-        let rest = 1.0 - self.share(previous);
+        let rest = 1.0 - self.shares[previous as usize];
         if rest <= 0.0 {
             0.0
         } else {
-            self.share(next) / rest
+            self.shares[next as usize] / rest
         }
     }
 
     /// `1 − Σ f(X)²`: the chance that two draws differ.
     fn distinct(&self) -> f64 {
-        let same: f64 = self.present.iter().map(|&f| self.share(f).powi(2)).sum();
+        let same: f64 = self
+            .present
+            .iter()
+            .map(|&f| self.shares[f as usize].powi(2))
+            .sum();
         1.0 - same
     }
 
@@ -155,48 +208,54 @@ impl Session {
         f64::from(self.pair_counts.get(&(a, b)).copied().unwrap_or(0))
     }
 
-    /// The expected number of `window`s in this session under the null.
-    fn expected(&self, window: &Window, distinct: f64) -> f64 {
-        let [a, b, c] = *window;
-        if distinct <= 0.0 {
-            return 0.0;
-        }
-        let starts = self.share(a) * self.share(b) / distinct;
-        if c == NONE {
-            return f64::from(self.pairs) * starts;
-        }
-        let independent = f64::from(self.triples) * starts * self.follows(b, c);
-        let before_pair = self.pair_count(b, c) * self.share(a) / (1.0 - self.share(b));
-        let after_pair = self.pair_count(a, b) * self.follows(b, c);
+    /// The expected number of `A → B → C` windows in this session under
+    /// the null, given `starts` (module docs: the chance a window starts
+    /// with `A → B`).
+    fn expected_triple(&self, [a, b, c]: Window, starts: f64) -> f64 {
+        let follows = self.follows(b, c);
+        let independent = f64::from(self.triples) * starts * follows;
+        let before_pair =
+            self.pair_count(b, c) * self.shares[a as usize] / (1.0 - self.shares[b as usize]);
+        let after_pair = self.pair_count(a, b) * follows;
         independent.max(before_pair).max(after_pair)
     }
 
     /// Adds this session's chance to every candidate it could show.
     fn score(
-        &self,
+        &mut self,
         candidates: &[Window],
-        by_first: &HashMap<u32, Vec<usize>>,
-        chances: &mut [Vec<f64>],
+        index: &CandidateIndex,
+        sink: &mut impl FnMut(usize, f64),
     ) {
         if self.pairs == 0 {
             return;
         }
+        for &f in &self.present {
+            self.shares[f as usize] = f64::from(self.counts[f as usize]) / f64::from(self.calls);
+        }
         let distinct = self.distinct();
-        for first in &self.present {
-            let Some(starting) = by_first.get(first) else {
-                continue;
-            };
-            for &at in starting {
-                let window = &candidates[at];
-                let absent = window[1..]
-                    .iter()
-                    .any(|&f| f != NONE && self.counts[f as usize] == 0);
-                if absent {
+        if distinct <= 0.0 {
+            return;
+        }
+        let mut chance = |at: usize, lambda: f64| {
+            if lambda > 0.0 {
+                sink(at, -(-lambda).exp_m1());
+            }
+        };
+        for &a in &self.present {
+            for group in &index.by_first[a as usize] {
+                let b = group.second;
+                if self.counts[b as usize] == 0 {
                     continue;
                 }
-                let lambda = self.expected(window, distinct);
-                if lambda > 0.0 {
-                    chances[at].push(-(-lambda).exp_m1());
+                let starts = self.shares[a as usize] * self.shares[b as usize] / distinct;
+                for at in group.triples.clone() {
+                    if self.counts[candidates[at][2] as usize] != 0 {
+                        chance(at, self.expected_triple(candidates[at], starts));
+                    }
+                }
+                if let Some(at) = group.pair {
+                    chance(at, f64::from(self.pairs) * starts);
                 }
             }
         }

@@ -22,7 +22,7 @@
 //! functions in random order: `expected` is the support chance alone would
 //! give, `lift` = support ÷ expected, `p` the one-sided probability of a
 //! support at least this high by chance (exact Poisson binomial over the
-//! sessions, [`super::significance::support_p_value`]), and `q` its
+//! sessions, [`super::significance::SupportTests`]), and `q` its
 //! Benjamini–Hochberg q-value over every mined sequence.
 //!
 //! # Which sequences are proposed
@@ -39,13 +39,13 @@
 
 mod chance;
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::time::Duration;
 
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::significance::{benjamini_hochberg, support_p_value};
+use super::significance::{benjamini_hochberg, SupportTests};
 use crate::contract::timefmt;
 use chance::{session_chances, SEGMENT_END, SESSION_END};
 
@@ -216,18 +216,17 @@ impl Miner {
     /// The sequences with at least `params.min_support`, scored and
     /// marked, in report order.
     pub fn finish(self, params: &Params) -> Vec<Sequence> {
-        let mined: Vec<(Window, Counter)> = self
+        let mut mined: Vec<(Window, Counter)> = self
             .windows
             .iter()
             .filter(|(_, c)| c.support >= params.min_support)
             .map(|(w, c)| (*w, *c))
             .collect();
+        // Sorted by window, as the chance model walks them.
+        mined.sort_unstable_by_key(|(w, _)| *w);
         let windows: Vec<Window> = mined.iter().map(|(w, _)| *w).collect();
-        let scores: Vec<Score> = session_chances(&self.history, &windows, self.names.len())
-            .iter()
-            .zip(&mined)
-            .map(|(chances, (_, c))| Score::of(chances, c.support))
-            .collect();
+        let supports: Vec<u32> = mined.iter().map(|(_, c)| c.support).collect();
+        let scores = self.score(&windows, &supports);
         let q = benjamini_hochberg(&scores.iter().map(|s| s.p).collect::<Vec<_>>());
         let proposed = self.select(params, &mined, &scores, &q);
         let mut sequences: Vec<Sequence> = mined
@@ -311,13 +310,39 @@ impl Miner {
             return proposed;
         }
         let pairs: Vec<Window> = residual.iter().map(|&(at, _)| mined[at].0).collect();
-        let chances = session_chances(&self.history, &pairs, self.names.len());
-        for (&(at, beyond), chances) in residual.iter().zip(&chances) {
-            let score = Score::of(chances, beyond);
+        let beyond: Vec<u32> = residual.iter().map(|&(_, beyond)| beyond).collect();
+        let scores = self.score(&pairs, &beyond);
+        for (&(at, beyond), score) in residual.iter().zip(scores) {
             proposed[at] =
                 beyond >= params.min_support && score.p <= cutoff && score.lift >= params.min_lift;
         }
         proposed
+    }
+
+    /// Each window's support (`supports`, in the same order) against the
+    /// chance model.
+    fn score(&self, windows: &[Window], supports: &[u32]) -> Vec<Score> {
+        let ks: Vec<u64> = supports.iter().map(|&k| u64::from(k)).collect();
+        let mut tests = SupportTests::new(&ks);
+        session_chances(&self.history, windows, self.names.len(), |at, p| {
+            tests.add(at, p)
+        });
+        supports
+            .iter()
+            .enumerate()
+            .map(|(at, &support)| {
+                let expected = tests.expected(at);
+                Score {
+                    expected,
+                    lift: if expected > 0.0 {
+                        f64::from(support) / expected
+                    } else {
+                        f64::INFINITY
+                    },
+                    p: tests.p_value(at),
+                }
+            })
+            .collect()
     }
 }
 
@@ -327,21 +352,6 @@ struct Score {
     expected: f64,
     lift: f64,
     p: f64,
-}
-
-impl Score {
-    fn of(chances: &[f64], support: u32) -> Self {
-        let expected: f64 = chances.iter().sum();
-        Score {
-            expected,
-            lift: if expected > 0.0 {
-                f64::from(support) / expected
-            } else {
-                f64::INFINITY
-            },
-            p: support_p_value(chances, u64::from(support)),
-        }
-    }
 }
 
 /// Mines `calls` of operations.db.
@@ -477,19 +487,21 @@ mod tests {
             miner.push("s1", f, Some(ts * 1000));
         }
         let [a, b, c] = ["a", "b", "c"].map(|f| miner.ids[f]);
-        let windows = [[a, b, NONE], [a, b, c], [c, a, NONE]];
-        let chances = session_chances(&miner.history, &windows, 3);
+        // Sorted, as the chance model takes them (a < b < c, NONE last).
+        let windows = [[a, b, c], [a, b, NONE], [c, a, NONE]];
+        let mut chances = vec![Vec::new(); windows.len()];
+        session_chances(&miner.history, &windows, 3, |at, p| chances[at].push(p));
         let chance = |lambda: f64| 1.0 - (-lambda).exp();
         // Repeats count in the mix: f(a) = 3/5, f(b) = f(c) = 1/5, so
         // 1 − Σf² = 14/25; collapsed, two windows of two and one of three.
         // a→b: 2 · 3/5 · 1/5 ÷ 14/25 = 3/7.
         assert!(
-            (chances[0][0] - chance(3.0 / 7.0)).abs() < 1e-12,
+            (chances[1][0] - chance(3.0 / 7.0)).abs() < 1e-12,
             "{chances:?}"
         );
         // a→b→c: the largest of 1 · 3/5 · 1/5 ÷ 14/25 · (1/5 ÷ 4/5) = 3/56,
         // n(b→c) · f(a)/(1 − f(b)) = 3/4 and n(a→b) · f(c)/(1 − f(b)) = 1/4.
-        assert!((chances[1][0] - chance(0.75)).abs() < 1e-12);
+        assert!((chances[0][0] - chance(0.75)).abs() < 1e-12);
         // c→a: 2 · 1/5 · 3/5 ÷ 14/25 = 3/7, as for a→b.
         assert!((chances[2][0] - chance(3.0 / 7.0)).abs() < 1e-12);
     }
