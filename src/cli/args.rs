@@ -79,6 +79,9 @@ pub struct SequenceParamsArgs {
     /// Proposals: the least support over the support chance would give
     #[arg(long, default_value_t = 2.0, value_parser = parse_positive, value_name = "X")]
     pub min_lift: f64,
+    /// Proposals: ...or the least excess over chance (support − expected), as a share of all sessions
+    #[arg(long, default_value_t = 0.05, value_parser = parse_fraction, value_name = "SHARE")]
+    pub min_excess: f64,
 }
 
 impl From<SequenceParamsArgs> for SequenceParams {
@@ -88,6 +91,7 @@ impl From<SequenceParamsArgs> for SequenceParams {
             max_gap: a.max_gap,
             fdr: a.fdr,
             min_lift: a.min_lift,
+            min_excess: a.min_excess,
         }
     }
 }

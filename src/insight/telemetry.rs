@@ -204,6 +204,8 @@ pub fn pipeline_proposals(detection: &Detection) -> Vec<Proposal> {
                 "max_gap_s": detection.max_gap_s,
                 "fdr": detection.fdr,
                 "min_lift": detection.min_lift,
+                "min_excess": detection.min_excess,
+                "sessions": detection.sessions,
             }),
             dedupe_key: sequences::dedupe_key(s),
         })

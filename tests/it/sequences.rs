@@ -199,22 +199,39 @@ fn sequences_command_reports_json_and_proposes_once() {
             "{s}"
         );
     }
-    let proposed: Vec<&serde_json::Value> = json["sequences"]
-        .as_array()
-        .unwrap()
+    // In five sessions of three functions, chance alone chains them
+    // often (a → b in a shuffle of a, b, c: one in three): nothing is
+    // worth a pipeline yet.
+    assert!(proposed_in(&json).is_empty(), "{json}");
+
+    // Thirty sessions more, of noise functions, twelve of them with
+    // a → b → c: that triple is proposed, its halves (used beyond it in
+    // one session at most) are not. (Which noise, if any, passes the 5 %
+    // false discovery rate is chance; the generated worlds below measure
+    // that. Here it is whatever the JSON says, written once.)
+    store_with_noise(&Connection::open(scratch.db()).unwrap(), 30, 12);
+    let json: serde_json::Value =
+        serde_json::from_str(&succeed(&mut scratch.cmd(&["sequences", "--json"]))).unwrap();
+    let proposed = proposed_in(&json);
+    let [a, b, c] = FUNCTIONS[..3] else {
+        unreachable!()
+    };
+    assert!(proposed.contains(&&serde_json::json!([a, b, c])), "{json}");
+    assert!(!proposed.contains(&&serde_json::json!([a, b])), "{json}");
+    assert!(!proposed.contains(&&serde_json::json!([b, c])), "{json}");
+    let mut expected_keys: Vec<String> = proposed
         .iter()
-        .filter(|s| s["proposed"] == true)
-        .map(|s| &s["functions"])
+        .map(|f| {
+            let names: Vec<&str> = f
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap())
+                .collect();
+            format!("new_pipeline:{}", names.join(">"))
+        })
         .collect();
-    // In five sessions of three functions, a → b → c in three is still
-    // within chance (q ≈ 0.06); the pairs are not.
-    assert_eq!(
-        proposed,
-        [
-            &serde_json::json!(["a_py_x", "b_py_x"]),
-            &serde_json::json!(["b_py_x", "c_go_y"])
-        ]
-    );
+    expected_keys.sort();
 
     let registry = crate::classification::fixture_registry(scratch.dir.path());
     let propose = |scratch: &Scratch| {
@@ -222,8 +239,9 @@ fn sequences_command_reports_json_and_proposes_once() {
         cmd.arg("--registry").arg(&registry);
         succeed(&mut cmd)
     };
-    assert!(propose(&scratch).contains("added=2 already_present=0"));
-    assert!(propose(&scratch).contains("added=0 already_present=2"));
+    let n = expected_keys.len();
+    assert!(propose(&scratch).contains(&format!("added={n} already_present=0")));
+    assert!(propose(&scratch).contains(&format!("added=0 already_present={n}")));
     let conn = Connection::open(&registry).unwrap();
     let mut stmt = conn
         .prepare("SELECT kind, dedupe_key, status, json_extract(evidence, '$.support'), json_extract(evidence, '$.q') FROM proposals ORDER BY dedupe_key")
@@ -235,18 +253,53 @@ fn sequences_command_reports_json_and_proposes_once() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let keys: Vec<(&str, &str, &str, i64)> = rows
+    let keys: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(keys, expected_keys);
+    assert!(rows.iter().all(|r| r.0 == "new_pipeline" && r.2 == "open"));
+    let triple = rows
         .iter()
-        .map(|(k, d, st, sup, _)| (k.as_str(), d.as_str(), st.as_str(), *sup))
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            ("new_pipeline", "new_pipeline:a_py_x>b_py_x", "open", 4),
-            ("new_pipeline", "new_pipeline:b_py_x>c_go_y", "open", 3),
-        ]
-    );
+        .find(|r| r.1 == "new_pipeline:a_py_x>b_py_x>c_go_y")
+        .unwrap();
+    assert_eq!(triple.3, 15);
     assert!(rows.iter().all(|r| r.4 <= 0.05), "{rows:?}");
+}
+
+/// The functions of the sequences `sequences --json` proposes.
+fn proposed_in(json: &serde_json::Value) -> Vec<&serde_json::Value> {
+    json["sequences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["proposed"] == true)
+        .map(|s| &s["functions"])
+        .collect()
+}
+
+/// `sessions` sessions of ten calls of six noise functions (a seeded
+/// generator — a bare LCG's successive draws correlate, and the model
+/// rightly finds the pattern), 30 s apart; the first `chained` of them
+/// with a → b → c spliced in.
+fn store_with_noise(conn: &Connection, sessions: usize, chained: usize) {
+    let mut insert = conn
+        .prepare("INSERT INTO calls (session_id, function_id, tool_used, ts) VALUES (?1, ?2, 'fn_run', ?3)")
+        .unwrap();
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    for session in 0..sessions {
+        let mut calls: Vec<String> = (0..10)
+            .map(|_| format!("n{}_py_x", rng.random_range(0..6)))
+            .collect();
+        if session < chained {
+            let at = rng.random_range(0..=calls.len());
+            let chain = FUNCTIONS[..3].iter().map(|f| f.to_string());
+            calls.splice(at..at, chain);
+        }
+        for (i, function) in calls.iter().enumerate() {
+            insert
+                .execute((format!("noise-{session}"), function, ts(i as i64 * 30)))
+                .unwrap();
+        }
+    }
 }
 
 #[test]
@@ -328,12 +381,12 @@ fn proposed(miner: sequences::Miner) -> Vec<Vec<String>> {
 }
 
 /// Worlds with one to three planted pipelines (40 seeds, 50–500
-/// sessions, 79 pipelines in all): at least nine in ten planted pipelines
+/// sessions, 79 pipelines in all): at least 95 % of the planted pipelines
 /// are proposed, and the other proposals average at most one per world.
-/// (Measured: 74 of 79 proposed, 18 other proposals in the 40 worlds. The misses are statistics, not bugs:
-/// pairs of the two most used functions in 500-session worlds, which chance
-/// already chains in a third of the sessions, stay under the 2× lift; and
-/// pipelines planted in 6–9 of 50 sessions do not reach q ≤ 0.05.)
+/// (Measured: 76 of 79 proposed, 9 other proposals in the 40 worlds. The
+/// three misses are all in 50-session worlds and are statistics, not
+/// bugs: planted in 6–9 sessions where chance alone gives 2–4.4, their
+/// p-values (~10⁻³–10⁻²) cannot survive ~120 tests at q ≤ 0.05.)
 #[test]
 fn planted_pipelines_are_proposed_and_little_else() {
     let (mut planted_total, mut missed, mut others) = (0usize, Vec::new(), 0usize);
@@ -365,7 +418,7 @@ fn planted_pipelines_are_proposed_and_little_else() {
         planted_total - missed.len()
     );
     assert!(
-        recall >= 0.9,
+        recall >= 0.95,
         "recall {recall:.2}; not proposed: {missed:#?}"
     );
     assert!(

@@ -2,15 +2,27 @@
 //! called functions without any order between them.
 //!
 //! # Null model
-//! Within a session, calls are independent draws from the session's own
-//! mix of functions — `f(X)`, the share of its calls that were `X`,
-//! repeats included — and consecutive repeats are then collapsed, as the
-//! miner does. So the session's mix is kept and only the order is random.
-//! After collapsing, the calls form a Markov chain: after `A` comes `B`
-//! with probability `f(B) / (1 − f(A))`, and a window starts at `A` with
-//! probability `f(A)(1 − f(A)) / Σ f(X)(1 − f(X))`. In a session with `T₂`
-//! windows of two calls, the expected number of `A → B` windows is
-//! `λ = T₂ · f(A) f(B) / (1 − Σ f(X)²)`.
+//! Within each segment the calls are shuffled: every order of the
+//! segment's calls (repeats included) is equally likely, so the session's
+//! mix of functions is kept and only their order is random.
+//!
+//! A pair `A → B` is a window of the collapsed calls exactly when some
+//! `A` is immediately followed by a `B` in the raw ones (collapsing only
+//! merges equal neighbours). In a segment of `n` calls, `a` of them `A`
+//! and `b` of them `B`, the chance that no `A` is followed by a `B` is, by
+//! inclusion–exclusion over the `A B` blocks glued together,
+//! `Σⱼ (−1)ʲ / j! · (a)ⱼ (b)ⱼ / (n)ⱼ` (falling factorials) — [`no_pair`].
+//! A session shows the pair unless none of its segments does. (The
+//! Poisson chance `1 − e^(−ab/n)` of the same mean is far too low for
+//! popular functions: one `A` among 50 `B`s is followed by one with
+//! chance 50/51, not 0.63 — and chance underestimated is a popular pair
+//! wrongly called significant.)
+//!
+//! For triples the shuffled calls are approximated by independent draws
+//! from the session's mix — `f(X)`, the share of its calls that were
+//! `X` — with consecutive repeats then collapsed: after `A` comes `B` with
+//! probability `f(B) / (1 − f(A))`, and a window starts at `A → B` with
+//! probability `f(A) f(B) / (1 − Σ f(X)²)`.
 //!
 //! A triple `A → B → C` must be more than its pairs. Its expected count is
 //! the largest of three: all three by chance
@@ -20,9 +32,9 @@
 //! (`n(A→B) · f(C) / (1 − f(B))`). So a popular function that happens to
 //! stand next to a real pair does not make a triple with it.
 //!
-//! A session then shows the sequence with probability `1 − e^(−λ)`, and
-//! its support under the null is the sum of those independent chances
-//! over sessions ([`super::super::significance::SupportTests`]).
+//! A session then shows the triple with probability `1 − e^(−λ)`. A
+//! sequence's support under the null is the sum of its sessions'
+//! independent chances ([`super::super::significance::SupportTests`]).
 //!
 //! # Cost
 //! One pass over the history, session by session; each session visits
@@ -131,6 +143,12 @@ struct Session {
     /// The current segment's length and its last two calls.
     segment: u32,
     last: [u32; 2],
+    /// Calls per segment, repeats included; the last one is still open
+    /// while `open`.
+    segment_calls: Vec<u32>,
+    open: bool,
+    /// Per function id: (segment, calls in it), in segment order.
+    by_segment: Vec<Vec<(u32, u32)>>,
 }
 
 impl Session {
@@ -145,10 +163,24 @@ impl Session {
             pair_counts: HashMap::default(),
             segment: 0,
             last: [NONE; 2],
+            segment_calls: Vec::new(),
+            open: false,
+            by_segment: vec![Vec::new(); functions],
         }
     }
 
     fn push(&mut self, f: u32) {
+        if !self.open {
+            self.segment_calls.push(0);
+            self.open = true;
+        }
+        let at = self.segment_calls.len() as u32 - 1;
+        self.segment_calls[at as usize] += 1;
+        let segments = &mut self.by_segment[f as usize];
+        match segments.last_mut() {
+            Some((segment, calls)) if *segment == at => *calls += 1,
+            _ => segments.push((at, 1)),
+        }
         let count = &mut self.counts[f as usize];
         if *count == 0 {
             self.present.push(f);
@@ -170,12 +202,16 @@ impl Session {
         self.triples += self.segment.saturating_sub(2);
         self.segment = 0;
         self.last = [NONE; 2];
+        self.open = false;
     }
 
     fn clear(&mut self) {
         for &f in &self.present {
             self.counts[f as usize] = 0;
+            self.by_segment[f as usize].clear();
         }
+        self.segment_calls.clear();
+        self.open = false;
         self.present.clear();
         self.calls = 0;
         self.pairs = 0;
@@ -208,6 +244,20 @@ impl Session {
         f64::from(self.pair_counts.get(&(a, b)).copied().unwrap_or(0))
     }
 
+    /// The chance that a shuffle of each segment shows `a → b` somewhere.
+    fn pair_chance(&self, a: u32, b: u32) -> f64 {
+        let (of_a, of_b) = (&self.by_segment[a as usize], &self.by_segment[b as usize]);
+        let (mut i, mut j, mut none) = (0, 0, 1.0);
+        while let (Some(&(sa, na)), Some(&(sb, nb))) = (of_a.get(i), of_b.get(j)) {
+            if sa == sb {
+                none *= no_pair(na, nb, self.segment_calls[sa as usize]);
+            }
+            i += usize::from(sa <= sb);
+            j += usize::from(sb <= sa);
+        }
+        1.0 - none
+    }
+
     /// The expected number of `A → B → C` windows in this session under
     /// the null, given `starts` (module docs: the chance a window starts
     /// with `A → B`).
@@ -237,9 +287,11 @@ impl Session {
         if distinct <= 0.0 {
             return;
         }
-        let mut chance = |at: usize, lambda: f64| {
-            if lambda > 0.0 {
-                sink(at, -(-lambda).exp_m1());
+        // A chance of 0 is no trial: a session that cannot show a
+        // sequence does not count against it.
+        let mut chance = |at: usize, p: f64| {
+            if p > 0.0 {
+                sink(at, p);
             }
         };
         for &a in &self.present {
@@ -251,13 +303,35 @@ impl Session {
                 let starts = self.shares[a as usize] * self.shares[b as usize] / distinct;
                 for at in group.triples.clone() {
                     if self.counts[candidates[at][2] as usize] != 0 {
-                        chance(at, self.expected_triple(candidates[at], starts));
+                        let lambda = self.expected_triple(candidates[at], starts);
+                        chance(at, -(-lambda).exp_m1());
                     }
                 }
                 if let Some(at) = group.pair {
-                    chance(at, f64::from(self.pairs) * starts);
+                    chance(at, self.pair_chance(a, b));
                 }
             }
         }
     }
+}
+
+/// The chance that, in a uniformly random order of `n` calls of which `a`
+/// are `A` and `b` are `B` (`A ≠ B`), no `A` is immediately followed by a
+/// `B`: `Σⱼ (−1)ʲ / j! · (a)ⱼ (b)ⱼ / (n)ⱼ` (module docs). The terms
+/// alternate and grow to about `e^λ`, `λ = ab/n`; beyond λ = 20 the sum
+/// would be rounding noise, and the chance is then below `e^−λ` (the
+/// number of `A B` neighbours is less spread than a Poisson count of the
+/// same mean) — under 10⁻⁸ — so it is taken as 0.
+pub(super) fn no_pair(a: u32, b: u32, n: u32) -> f64 {
+    let (a, b, n) = (f64::from(a), f64::from(b), f64::from(n));
+    if a * b / n > 20.0 {
+        return 0.0;
+    }
+    let (mut sum, mut term, mut j) = (1.0, 1.0, 1.0);
+    while j <= a.min(b) {
+        term *= -(a - j + 1.0) * (b - j + 1.0) / ((n - j + 1.0) * j);
+        sum += term;
+        j += 1.0;
+    }
+    sum.clamp(0.0, 1.0)
 }

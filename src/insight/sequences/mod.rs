@@ -27,10 +27,16 @@
 //!
 //! # Which sequences are proposed
 //! A sequence is worth a pipeline when `q ≤ fdr` (default 0.05: at most
-//! one proposal in twenty is expected to be chance), `lift ≥ min_lift`
+//! one proposal in twenty is expected to be chance), its support reaches
+//! `min_support`, and it is common beyond chance: `lift ≥ min_lift`
 //! (default 2: twice as many sessions as chance — with thousands of
-//! sessions a 10 % excess is "significant" and still not a pipeline) and
-//! its support reaches `min_support`. Maximal ones first: every such triple
+//! sessions a 10 % excess is "significant" and still not a pipeline), or
+//! an excess over chance (support − expected) of at least `min_excess` of
+//! all sessions (default 0.05). Lift alone cannot see a habit between the
+//! most used functions: when chance already chains them in a third of the
+//! sessions, a pipeline used in another fifth of them lifts the support
+//! only ×1.3–1.5 — yet one session in twenty more, and significant, is
+//! plenty of evidence. Maximal ones first: every such triple
 //! is proposed; a pair inside a proposed triple only when the sessions
 //! showing it beyond the triple (its support minus the triple's) are
 //! significant on their own — below the p-value Benjamini–Hochberg would
@@ -58,8 +64,11 @@ pub struct Params {
     pub max_gap: Duration,
     /// False discovery rate a proposed sequence's q-value must be within.
     pub fdr: f64,
-    /// Least support ÷ expected support of a proposed sequence.
+    /// Least support ÷ expected support of a proposed sequence...
     pub min_lift: f64,
+    /// ...unless its support exceeds the expected one by at least this
+    /// share of all sessions.
+    pub min_excess: f64,
 }
 
 impl Default for Params {
@@ -69,6 +78,7 @@ impl Default for Params {
             max_gap: Duration::from_secs(600),
             fdr: 0.05,
             min_lift: 2.0,
+            min_excess: 0.05,
         }
     }
 }
@@ -100,6 +110,9 @@ pub struct Detection {
     pub max_gap_s: u64,
     pub fdr: f64,
     pub min_lift: f64,
+    pub min_excess: f64,
+    /// Sessions with at least one call of a registry function.
+    pub sessions: u32,
     /// Most supported first; then most occurrences, longer, and by name.
     pub sequences: Vec<Sequence>,
 }
@@ -190,6 +203,11 @@ impl Miner {
         self.tail = [last, f];
     }
 
+    /// Sessions fed so far.
+    pub fn sessions(&self) -> usize {
+        self.sessions_seen.len()
+    }
+
     fn intern(&mut self, function: &str) -> u32 {
         if let Some(&id) = self.ids.get(function) {
             return id;
@@ -277,8 +295,13 @@ impl Miner {
         scores: &[Score],
         q: &[f64],
     ) -> Vec<bool> {
+        let worth = |support: u32, score: &Score| {
+            let excess = f64::from(support) - score.expected;
+            score.lift >= params.min_lift
+                || excess >= params.min_excess * self.sessions_seen.len() as f64
+        };
         let significant: Vec<bool> = (0..mined.len())
-            .map(|at| q[at] <= params.fdr && scores[at].lift >= params.min_lift)
+            .map(|at| q[at] <= params.fdr && worth(mined[at].1.support, &scores[at]))
             .collect();
         // What Benjamini–Hochberg would ask of one more discovery: with R
         // of m tests discovered, the (R+1)-th needs p ≤ fdr · (R+1) / m.
@@ -314,7 +337,7 @@ impl Miner {
         let scores = self.score(&pairs, &beyond);
         for (&(at, beyond), score) in residual.iter().zip(scores) {
             proposed[at] =
-                beyond >= params.min_support && score.p <= cutoff && score.lift >= params.min_lift;
+                beyond >= params.min_support && score.p <= cutoff && worth(beyond, &score);
         }
         proposed
     }
@@ -373,6 +396,8 @@ pub fn detect(conn: &Connection, params: Params) -> rusqlite::Result<Detection> 
         max_gap_s: params.max_gap.as_secs(),
         fdr: params.fdr,
         min_lift: params.min_lift,
+        min_excess: params.min_excess,
+        sessions: u32::try_from(miner.sessions()).unwrap_or(u32::MAX),
         sequences: miner.finish(&params),
     })
 }
@@ -415,161 +440,16 @@ pub fn render_text(detection: &Detection) -> String {
     }
     let proposed = detection.sequences.iter().filter(|s| s.proposed).count();
     format!(
-        "{} sequence(s) with support >= {} (max gap {}s), {proposed} worth a pipeline (q <= {}, lift >= {}):\n{table}\n",
+        "{} sequence(s) with support >= {} (max gap {}s) in {} sessions, {proposed} worth a pipeline (q <= {}, lift >= {} or an excess of {} % of the sessions):\n{table}\n",
         detection.sequences.len(),
         detection.min_support,
         detection.max_gap_s,
+        detection.sessions,
         detection.fdr,
         detection.min_lift,
+        detection.min_excess * 100.0,
     )
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mine(calls: &[(&str, &str, i64)], min_support: u32) -> Vec<(String, u32, u32)> {
-        let mut miner = Miner::new(Duration::from_secs(600));
-        for &(session, f, ts) in calls {
-            miner.push(session, f, Some(ts * 1000));
-        }
-        let params = Params {
-            min_support,
-            ..Params::default()
-        };
-        miner
-            .finish(&params)
-            .into_iter()
-            .map(|s| (s.functions.join(">"), s.support, s.occurrences))
-            .collect()
-    }
-
-    #[test]
-    fn collapses_repeats_and_splits_on_gaps() {
-        let calls = [
-            ("s1", "a", 0),
-            ("s1", "a", 10),
-            ("s1", "b", 20),
-            // 600 s later exactly: same segment (a gap must *exceed* max_gap).
-            ("s1", "c", 620),
-            // 601 s later: a new segment, so no c>d.
-            ("s1", "d", 1221),
-        ];
-        assert_eq!(
-            mine(&calls, 1),
-            [
-                ("a>b>c".to_string(), 1, 1),
-                ("a>b".to_string(), 1, 1),
-                ("b>c".to_string(), 1, 1)
-            ]
-        );
-    }
-
-    #[test]
-    fn support_counts_sessions_occurrences_count_windows() {
-        let calls = [
-            ("s1", "a", 0),
-            ("s1", "b", 1),
-            ("s1", "a", 2),
-            ("s1", "b", 3),
-            ("s2", "a", 0),
-            ("s2", "b", 1),
-        ];
-        let found = mine(&calls, 2);
-        assert_eq!(found, [("a>b".to_string(), 2, 3)]);
-    }
-
-    #[test]
-    fn the_chance_model_keeps_each_sessions_mix_and_shuffles_its_order() {
-        // One session: a a b c, then after a gap a new segment: a.
-        let mut miner = Miner::new(Duration::from_secs(600));
-        for (f, ts) in [("a", 0), ("a", 1), ("b", 2), ("c", 3), ("a", 5000)] {
-            miner.push("s1", f, Some(ts * 1000));
-        }
-        let [a, b, c] = ["a", "b", "c"].map(|f| miner.ids[f]);
-        // Sorted, as the chance model takes them (a < b < c, NONE last).
-        let windows = [[a, b, c], [a, b, NONE], [c, a, NONE]];
-        let mut chances = vec![Vec::new(); windows.len()];
-        session_chances(&miner.history, &windows, 3, |at, p| chances[at].push(p));
-        let chance = |lambda: f64| 1.0 - (-lambda).exp();
-        // Repeats count in the mix: f(a) = 3/5, f(b) = f(c) = 1/5, so
-        // 1 − Σf² = 14/25; collapsed, two windows of two and one of three.
-        // a→b: 2 · 3/5 · 1/5 ÷ 14/25 = 3/7.
-        assert!(
-            (chances[1][0] - chance(3.0 / 7.0)).abs() < 1e-12,
-            "{chances:?}"
-        );
-        // a→b→c: the largest of 1 · 3/5 · 1/5 ÷ 14/25 · (1/5 ÷ 4/5) = 3/56,
-        // n(b→c) · f(a)/(1 − f(b)) = 3/4 and n(a→b) · f(c)/(1 − f(b)) = 1/4.
-        assert!((chances[0][0] - chance(0.75)).abs() < 1e-12);
-        // c→a: 2 · 1/5 · 3/5 ÷ 14/25 = 3/7, as for a→b.
-        assert!((chances[2][0] - chance(3.0 / 7.0)).abs() < 1e-12);
-    }
-
-    /// Noise, with a → b → c chained in 12 sessions and x → y in 10
-    /// others: those two are proposed, the halves of the triple are not,
-    /// and the noise is not.
-    #[test]
-    fn planted_sequences_are_proposed_and_their_parts_and_chance_are_not() {
-        let miner = planted_world(&[(&["a", "b", "c"], 12), (&["x", "y"], 10)]);
-        let sequences = miner.finish(&Params::default());
-        let proposed: Vec<String> = sequences
-            .iter()
-            .filter(|s| s.proposed)
-            .map(|s| s.functions.join(">"))
-            .collect();
-        assert_eq!(proposed, ["a>b>c", "x>y"]);
-        let abc = sequences
-            .iter()
-            .find(|s| s.functions.join(">") == "a>b>c")
-            .unwrap();
-        assert!(abc.lift >= 2.0 && abc.q <= 0.05, "{abc:?}");
-        assert_eq!(abc.sample_sessions, ["s00", "s01", "s02"]);
-        assert_eq!(dedupe_key(abc), "new_pipeline:a>b>c");
-    }
-
-    /// A pair inside a proposed triple is proposed too when it also stands
-    /// alone often enough.
-    #[test]
-    fn a_pair_used_beyond_its_triple_is_proposed_too() {
-        let mut miner = planted_world(&[(&["a", "b", "c"], 10), (&["a", "b"], 12)]);
-        let found =
-            std::mem::replace(&mut miner, Miner::new(Duration::ZERO)).finish(&Params::default());
-        let proposed: Vec<String> = found
-            .iter()
-            .filter(|s| s.proposed)
-            .map(|s| s.functions.join(">"))
-            .collect();
-        assert_eq!(proposed, ["a>b", "a>b>c"], "{found:#?}");
-    }
-
-    /// 60 sessions of 12 calls drawn from eight noise functions (a fixed
-    /// pseudo-random stream), with each `(sequence, n)` spliced into the
-    /// next `n` sessions at a random place.
-    fn planted_world(planted: &[(&[&'static str], usize)]) -> Miner {
-        let noise = ["n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"];
-        let mut state = 7u64;
-        let mut next = |n: usize| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) as usize) % n
-        };
-        let mut plants = planted
-            .iter()
-            .flat_map(|(sequence, n)| std::iter::repeat_n(*sequence, *n));
-        let mut miner = Miner::new(Duration::from_secs(600));
-        for session in 0..60 {
-            let name = format!("s{session:02}");
-            let mut calls: Vec<&str> = (0..12).map(|_| noise[next(noise.len())]).collect();
-            if let Some(sequence) = plants.next() {
-                let at = next(calls.len());
-                calls.splice(at..at, sequence.iter().copied());
-            }
-            for (i, f) in calls.into_iter().enumerate() {
-                miner.push(&name, f, Some(i as i64 * 1000));
-            }
-        }
-        miner
-    }
-}
+mod tests;
