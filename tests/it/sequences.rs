@@ -383,7 +383,7 @@ fn proposed(miner: sequences::Miner) -> Vec<Vec<String>> {
 /// Worlds with one to three planted pipelines (40 seeds, 50–500
 /// sessions, 79 pipelines in all): at least 95 % of the planted pipelines
 /// are proposed, and the other proposals average at most one per world.
-/// (Measured: 76 of 79 proposed, 9 other proposals in the 40 worlds. The
+/// (Measured: 76 of 79 proposed, 8 other proposals in the 40 worlds. The
 /// three misses are all in 50-session worlds and are statistics, not
 /// bugs: planted in 6–9 sessions where chance alone gives 2–4.4, their
 /// p-values (~10⁻³–10⁻²) cannot survive ~120 tests at q ≤ 0.05.)

@@ -36,6 +36,15 @@
 //! sequence's support under the null is the sum of its sessions'
 //! independent chances ([`super::super::significance::SupportTests`]).
 //!
+//! # Conditioning
+//! A habit carves its calls into blocks: where agents chain `A → B → C` in
+//! a third of their steps, the other calls sit next to each other far
+//! more often than a shuffle of all calls would put them — and every
+//! pair of them looks like a pipeline. So once strong sequences are known,
+//! the others are scored again on a history where each occurrence of a
+//! strong one is a single call ([`contract`]): the shuffle then moves the
+//! block whole, as the agents did.
+//!
 //! # Cost
 //! One pass over the history, session by session; each session visits
 //! only the candidates whose first function it called, and hands each
@@ -334,4 +343,60 @@ pub(super) fn no_pair(a: u32, b: u32, n: u32) -> f64 {
         j += 1.0;
     }
     sum.clamp(0.0, 1.0)
+}
+
+/// The history with every occurrence of `blocks` (windows of the collapsed
+/// calls, taken greedily from the left, triples before pairs) replaced by
+/// one call of a new function: `functions + i` for `blocks[i]`. A shuffle
+/// of that history keeps each block whole — the null for other sequences
+/// once the blocks are known to be habits (module docs, *Conditioning*).
+/// Returns it and the new number of function ids.
+pub(super) fn contract(history: &[u32], blocks: &[Window], functions: usize) -> (Vec<u32>, usize) {
+    let ids: HashMap<Window, u32> = blocks
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| (w, (functions + i) as u32))
+        .collect();
+    let mut contracted = Vec::with_capacity(history.len());
+    let mut segment: Vec<u32> = Vec::new();
+    for &item in history {
+        if item == SEGMENT_END || item == SESSION_END {
+            contract_segment(&segment, &ids, &mut contracted);
+            segment.clear();
+            contracted.push(item);
+        } else {
+            segment.push(item);
+        }
+    }
+    contract_segment(&segment, &ids, &mut contracted);
+    (contracted, functions + blocks.len())
+}
+
+/// One segment's raw calls into `out`, blocks contracted.
+fn contract_segment(raw: &[u32], ids: &HashMap<Window, u32>, out: &mut Vec<u32>) {
+    // Runs of equal calls: (function, raw start, raw end).
+    let mut runs: Vec<(u32, usize, usize)> = Vec::new();
+    for (at, &f) in raw.iter().enumerate() {
+        match runs.last_mut() {
+            Some((g, _, end)) if *g == f => *end = at + 1,
+            _ => runs.push((f, at, at + 1)),
+        }
+    }
+    let mut at = 0;
+    while at < runs.len() {
+        let function = |i: usize| runs.get(i).map_or(NONE, |r| r.0);
+        let triple = [function(at), function(at + 1), function(at + 2)];
+        let pair = [triple[0], triple[1], NONE];
+        if let Some(&id) = ids.get(&triple) {
+            out.push(id);
+            at += 3;
+        } else if let Some(&id) = ids.get(&pair) {
+            out.push(id);
+            at += 2;
+        } else {
+            let (_, start, end) = runs[at];
+            out.extend_from_slice(&raw[start..end]);
+            at += 1;
+        }
+    }
 }

@@ -201,3 +201,42 @@ fn planted_world(planted: &[(&[&'static str], usize)]) -> Miner {
     }
     miner
 }
+
+/// Sessions where a third of the steps run one chain c1 → c2 → c3 and
+/// the others call one of 60 functions at random: between the chain's
+/// blocks the random calls sit next to each other more often than a
+/// shuffle of all calls would put them. Only the chain (and the chain
+/// run twice in a row, read from its middle) is a pipeline.
+#[test]
+fn a_dominant_chain_does_not_make_pipelines_of_its_surroundings() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut miner = Miner::new(Duration::from_secs(600));
+    for session in 0..1_500 {
+        let name = format!("s{session:04}");
+        let mut calls: Vec<String> = Vec::new();
+        while calls.len() < 40 {
+            if rng.random_bool(0.3) {
+                calls.extend(["c1", "c2", "c3"].map(String::from));
+            } else {
+                calls.push(format!("r{}", rng.random_range(0..60)));
+            }
+        }
+        for (i, f) in calls.iter().enumerate() {
+            miner.push(&name, f, Some(i as i64 * 1000));
+        }
+    }
+    let proposed: Vec<String> = miner
+        .finish(&Params::default())
+        .into_iter()
+        .filter(|s| s.proposed)
+        .map(|s| s.functions.join(">"))
+        .collect();
+    assert!(proposed.contains(&"c1>c2>c3".to_string()), "{proposed:?}");
+    let rotations = ["c1>c2>c3", "c2>c3>c1", "c3>c1>c2"];
+    let others: Vec<&String> = proposed
+        .iter()
+        .filter(|p| !rotations.contains(&p.as_str()))
+        .collect();
+    assert!(others.len() <= 1, "{others:?}");
+}
