@@ -99,7 +99,7 @@ fn args_hash_depends_on_arguments_only() {
 /// neither recorded as patterns nor checked by the code rules.
 #[test]
 fn only_code_heredocs_are_patterns_or_break_code_rules() {
-    let long = "from os import *\nimport json, sys\nrows = json.load(open('a.json'))\nfor r in rows:\n    print(r['id'], r['name'])\ndef sqlite_open(path):\n    pass\n";
+    let long = "from os import *\nimport json, sys\nrows = json.load(open('a.json'))\nfor r in rows:\n    print(r['id'], r['name'])\ndef sqlite_open(path):\n    pass\nThen: fn run sqlite_open_go_infra; sqlite3 ops.db 'select 1'\n";
     let texts = [
         format!("git commit -m \"$(cat <<'EOF'\n{long}EOF\n)\""),
         format!("gh pr create --title t --body \"$(cat <<'EOF'\n{long}EOF\n)\""),
@@ -109,15 +109,14 @@ fn only_code_heredocs_are_patterns_or_break_code_rules() {
     for text in &texts {
         let facts = bash(text);
         assert!(facts.heredocs.is_empty(), "{text}: {facts:?}");
-        // (A `$(cat <<EOF …)` substitution stays in the text of the
-        // command around it, where command-scope rules still see it.)
-        assert!(
-            !rule_ids(&facts).contains(&"heredoc_reinvention"),
-            "{text}: {facts:?}"
-        );
+        // Not code, not commands: no violation, no call, even where the
+        // text stays inside the command's words (`$(cat <<EOF …)`).
+        assert!(facts.violations.is_empty(), "{text}: {facts:?}");
+        assert!(facts.calls.is_empty(), "{text}: {facts:?}");
     }
-    assert!(bash(&texts[2]).violations.is_empty());
-    assert!(bash(&texts[3]).violations.is_empty());
+    // The command around the message is still read.
+    let commit_then_run = format!("{} && fn run sqlite_open_go_infra", texts[0]);
+    assert_eq!(bash(&commit_then_run).calls.len(), 1);
     for code in [
         format!("python3 - <<'EOF'\n{long}EOF"),
         format!("cat > job.py <<'EOF'\n{long}EOF"),
