@@ -5,13 +5,15 @@
 //! commits it in batches, each in one `BEGIN IMMEDIATE` transaction — or,
 //! when a backlog is read ahead, up to [`BATCHES_PER_TRANSACTION`] batches
 //! that are ready in one (it never waits for a batch to fill a
-//! transaction). A transaction holds, together:
+//! transaction). [`Ingestor::ingest_files`] does the same for many files,
+//! those with a small backlog several to a transaction ([`group`]). A
+//! transaction holds, together:
 //! - one `events` row per new envelope (its dedupe key: [`events`]),
 //! - the rows recognition's facts imply ([`record`], planned by [`plan`],
 //!   written by [`rows`] and [`sessions`], rolled up by [`rollups`]),
 //! - a `quarantine` row per rejected line (its raw bytes already synced in
 //!   `<spool>/quarantine/`),
-//! - the file's new read offset ([`Checkpoint::save`]).
+//! - each file's new read offset ([`Checkpoint::save`]).
 //!
 //! # Invariants
 //! - **Exactly once.** Rows and offset commit atomically, so after a crash
@@ -39,6 +41,7 @@ mod batches;
 mod checkpoint;
 mod echoes;
 mod events;
+mod group;
 mod native;
 mod plan;
 mod record;
@@ -66,6 +69,7 @@ use crate::Recogniser;
 use batches::{Batches, Prepared};
 pub use batches::{BATCH_BYTES, BATCH_LINES};
 use checkpoint::Checkpoint;
+pub use group::FileOutcome;
 pub use rollups::bucket as duration_bucket;
 pub use stats::{IngestError, IngestStats};
 
@@ -139,44 +143,36 @@ impl Ingestor {
         stop: &dyn Fn() -> bool,
         progress: &mut dyn FnMut(u64),
     ) -> Result<FileProgress, IngestError> {
-        let shown = path.display().to_string();
-        let read_err = |source| IngestError::Read {
-            path: shown.clone(),
-            source,
-        };
-        let file = spool_file::open(path).map_err(read_err)?;
-        let Some(identity) = spool_file::identify(&file).map_err(read_err)? else {
-            return Ok(FileProgress {
+        match open(&self.conn, path)? {
+            Opening::Unidentified(file) => Ok(FileProgress {
                 file,
                 committed: None,
-            });
-        };
-        let size = file.metadata().map_err(read_err)?.len();
-        // `stored` is what spool_files holds; `committed` where reading
-        // resumes. They differ only after a truncation.
-        let checkpoint = Checkpoint::new(identity);
-        let stored = checkpoint
-            .load(&self.conn)
-            .map_err(|source| IngestError::Store {
-                path: shown.clone(),
-                source,
-            })?;
-        let mut committed = stored;
-        if committed > size {
-            warn!(file = %shown, committed, size, "spool file shrank below its checkpoint; reading it again from the start");
-            committed = 0;
+            }),
+            Opening::Opened(opened) => self.ingest_opened(opened, stop, progress),
         }
-        let reader = LineReader::new(
-            file.try_clone().map_err(read_err)?,
-            committed,
-            &self.quarantine_dir,
-        )
-        .map_err(read_err)?;
-        let mut position = Position { stored, committed };
+    }
+
+    /// [`Self::ingest_file`] once the file is open, in transactions of its
+    /// own.
+    fn ingest_opened(
+        &mut self,
+        opened: Opened,
+        stop: &dyn Fn() -> bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<FileProgress, IngestError> {
+        let reader = reader(&opened, &self.quarantine_dir)?;
+        let Opened {
+            path,
+            file,
+            checkpoint,
+            mut position,
+            size,
+            ..
+        } = opened;
         let recogniser = self.recorder.recogniser();
-        let result = if size - committed >= READ_AHEAD_MIN_BYTES {
+        let result = if size - position.committed >= READ_AHEAD_MIN_BYTES {
             batches::read_ahead(reader, &recogniser, |batches| {
-                self.commit_batches(path, &checkpoint, &mut position, batches, stop, progress)
+                self.commit_batches(&path, &checkpoint, &mut position, batches, stop, progress)
             })
         } else {
             let mut batches = batches::Inline {
@@ -184,7 +180,7 @@ impl Ingestor {
                 recogniser: &recogniser,
             };
             self.commit_batches(
-                path,
+                &path,
                 &checkpoint,
                 &mut position,
                 &mut batches,
@@ -336,6 +332,51 @@ impl Ingestor {
     }
 }
 
+/// Opens `path` and finds where to resume reading it (its checkpoint
+/// read through `conn`).
+fn open(conn: &Connection, path: &Path) -> Result<Opening, IngestError> {
+    let shown = path.display().to_string();
+    let read_err = |source| IngestError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let file = spool_file::open(path).map_err(read_err)?;
+    let Some(identity) = spool_file::identify(&file).map_err(read_err)? else {
+        return Ok(Opening::Unidentified(file));
+    };
+    let size = file.metadata().map_err(read_err)?.len();
+    // `stored` is what spool_files holds; `committed` where reading
+    // resumes. They differ only after a truncation.
+    let checkpoint = Checkpoint::new(identity);
+    let stored = checkpoint.load(conn).map_err(|source| IngestError::Store {
+        path: shown.clone(),
+        source,
+    })?;
+    let mut committed = stored;
+    if committed > size {
+        warn!(file = %shown, committed, size, "spool file shrank below its checkpoint; reading it again from the start");
+        committed = 0;
+    }
+    Ok(Opening::Opened(Opened {
+        path: path.to_path_buf(),
+        shown,
+        file,
+        checkpoint,
+        position: Position { stored, committed },
+        size,
+    }))
+}
+
+/// A reader of `opened` from where it resumes.
+fn reader(opened: &Opened, quarantine_dir: &Path) -> Result<LineReader, IngestError> {
+    let read_err = |source| IngestError::Read {
+        path: opened.shown.clone(),
+        source,
+    };
+    let file = opened.file.try_clone().map_err(read_err)?;
+    LineReader::new(file, opened.position.committed, quarantine_dir).map_err(read_err)
+}
+
 fn quarantine_line(
     quarantine_dir: &Path,
     tx: &Transaction<'_>,
@@ -443,6 +484,22 @@ struct Committed {
     batches: usize,
     /// Reading the batch after its last failed; reported once it commits.
     read_failure: Option<io::Error>,
+}
+
+/// A spool file opened for ingestion, or one without an identity yet.
+enum Opening {
+    Unidentified(File),
+    Opened(Opened),
+}
+
+/// A spool file, open, with where its reading resumes.
+struct Opened {
+    path: PathBuf,
+    shown: String,
+    file: File,
+    checkpoint: Checkpoint,
+    position: Position,
+    size: u64,
 }
 
 /// Where a file stands: the offset `spool_files` holds and the one reading

@@ -58,7 +58,7 @@ use tracing::{debug, info, warn};
 
 use super::control::{Control, Event};
 use super::sources::{load_recogniser, Sources};
-use crate::ingest::{IngestError, IngestStats, Ingestor};
+use crate::ingest::{FileOutcome, IngestError, IngestStats, Ingestor};
 use crate::insight;
 use crate::spool::{self, Retired};
 use crate::store::{Database, Missing};
@@ -328,11 +328,11 @@ fn pass(
             return Ok(());
         }
     };
-    for path in files {
-        if control.is_shut_down() {
-            break;
-        }
-        let progress = match ingestor.ingest_file(&path, &|| control.is_shut_down(), &mut |_| {}) {
+    // Files with a small backlog share transactions (`Ingestor::ingest_files`);
+    // an outcome comes only once its rows are committed.
+    let outcomes = ingestor.ingest_files(&files, &|| control.is_shut_down(), &mut |_| {});
+    for FileOutcome { path, result } in outcomes {
+        let progress = match result {
             Ok(progress) => progress,
             // Nothing was committed for the failed batch; the next attempt
             // starts again from the same checkpoint.

@@ -7,9 +7,10 @@
 //! when it is a terminal.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use tracing::warn;
 
 use crate::ingest::{IngestError, IngestStats, Ingestor};
 use crate::spool;
@@ -47,12 +48,21 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ReplayError> {
 pub fn run(ingestor: &mut Ingestor, files: &[PathBuf]) -> Result<IngestStats, ReplayError> {
     let bar = progress_bar(files);
     let before = ingestor.totals();
-    for file in files {
-        bar.set_message(short_name(file));
-        ingestor.ingest_file(file, &|| false, &mut |bytes| bar.inc(bytes))?;
-    }
+    // Small files share transactions; every file is attempted, and the
+    // first failure is reported once the others are in.
+    let outcomes = ingestor.ingest_files(files, &|| false, &mut |bytes| bar.inc(bytes));
     bar.finish_and_clear();
-    Ok(ingestor.totals().since(before))
+    let mut first_failure = None;
+    for outcome in outcomes {
+        if let Err(e) = outcome.result {
+            warn!(file = %outcome.path.display(), error = %e, "file not (wholly) replayed");
+            first_failure.get_or_insert(e);
+        }
+    }
+    match first_failure {
+        Some(e) => Err(e.into()),
+        None => Ok(ingestor.totals().since(before)),
+    }
 }
 
 fn progress_bar(files: &[PathBuf]) -> ProgressBar {
@@ -71,10 +81,4 @@ fn progress_bar(files: &[PathBuf]) -> ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-fn short_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }

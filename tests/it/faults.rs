@@ -87,6 +87,49 @@ fn sigkill_loop_during_a_large_backlog_stores_every_line_once() {
     restart_and_finish(&scratch, LINES);
 }
 
+/// An hourly spool: many small files, several to a transaction. After
+/// each SIGKILL, every file's checkpoint is exactly the end of its lines
+/// that were stored, and nothing is lost or stored twice in the end.
+#[test]
+fn sigkill_loop_during_a_multi_file_backlog_stores_every_line_once() {
+    const FILES: usize = 150;
+    const LINES: usize = 200;
+    let scratch = Scratch::new();
+    let spool = scratch.private_spool();
+    let ends: Vec<Vec<u64>> = (0..FILES)
+        .map(|f| {
+            write_backlog(
+                &spool.join(format!("h-{f:03}.jsonl")),
+                &format!("m{f}"),
+                LINES,
+            )
+        })
+        .collect();
+    let mut rng = rand::rng();
+    for _ in 0..8 {
+        let daemon = Daemon::start(&scratch, &[]);
+        std::thread::sleep(Duration::from_millis(rng.random_range(20..600)));
+        daemon.kill();
+        let conn = scratch.read();
+        let mut checkpoints = conn
+            .prepare("SELECT path, offset FROM spool_files")
+            .unwrap();
+        let rows = checkpoints
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .unwrap();
+        for row in rows {
+            let (path, offset) = row.unwrap();
+            let f: usize = path.rsplit("h-").next().unwrap()[..3].parse().unwrap();
+            let stored = scratch.count(&format!(
+                "SELECT COUNT(*) FROM events WHERE envelope_id LIKE 'm{f}-%'"
+            )) as usize;
+            let expected = stored.checked_sub(1).map_or(0, |i| ends[f][i]);
+            assert_eq!(offset as u64, expected, "{path}: {stored} lines stored");
+        }
+    }
+    restart_and_finish(&scratch, FILES * LINES);
+}
+
 #[test]
 fn sigterm_mid_backlog_commits_what_was_read_and_exits_0() {
     const LINES: usize = 40_000;
@@ -307,6 +350,50 @@ fn a_file_that_cannot_be_stored_does_not_hold_up_the_others() {
     let (code, _) = daemon.terminate();
     assert_eq!(code, 0, "{}", scratch.log_text());
     assert_exactly_once(&scratch, 8);
+}
+
+/// The same with files that share a transaction: a poisoned one among
+/// twelve holds up only itself.
+#[test]
+fn a_poisoned_file_among_many_holds_up_only_itself() {
+    let scratch = Scratch::new();
+    let spool = scratch.private_spool();
+    succeed(&mut scratch.cmd(&["init"]));
+    let writer = rusqlite::Connection::open(scratch.db()).unwrap();
+    writer
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.envelope_id = 'g5-2'
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
+        )
+        .unwrap();
+    for f in 0..12 {
+        write_backlog(&spool.join(format!("g-{f:02}.jsonl")), &format!("g{f}"), 40);
+    }
+    // Replay reports the file it could not store and stores the others.
+    let out = scratch
+        .cmd(&["replay", spool.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("g-05.jsonl"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM events"), 11 * 40);
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM events WHERE envelope_id LIKE 'g5-%'"),
+        0
+    );
+    // Once it can be stored, the daemon finishes it and deletes them all.
+    writer.execute_batch("DROP TRIGGER poison").unwrap();
+    let daemon = Daemon::start(&scratch, &["--quiet-period", "0s"]);
+    wait_until("every file to be consumed and deleted", LONG, || {
+        spool_files(&spool).is_empty()
+    });
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    assert_exactly_once(&scratch, 12 * 40);
 }
 
 #[test]
