@@ -65,6 +65,9 @@ fn main() {
     if run("replay") {
         bench_replay(scratch.path());
     }
+    if run("representative") {
+        bench_representative(scratch.path());
+    }
     if run("latency") {
         bench_latency(scratch.path());
     }
@@ -716,6 +719,70 @@ fn bench_replay(dir: &Path) {
             "replay over {runs} runs: median {speed:.0} lines/s ({slowest:.0}–{fastest:.0}); replay ÷ row-by-row ceiling median {ratio:.2} ({lowest:.2}–{highest:.2}), within 2x in {within} of {runs}"
         );
     }
+}
+
+/// Replay of the representative spool (`support::representative`: hourly
+/// files of three hosts, interleaved sessions, heredocs, violations, MCP,
+/// mixed ids, redeliveries), as its files and as one file of the same
+/// lines, alternating; `CALL_MONITOR_BENCH_RUNS` runs (default 3), medians
+/// and the ratio run by run. `CALL_MONITOR_BENCH_LINES` sets the size
+/// (default 250 000).
+fn bench_representative(dir: &Path) {
+    let runs: usize = std::env::var("CALL_MONITOR_BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let lines: usize =
+        std::env::var("CALL_MONITOR_BENCH_LINES").map_or(250_000, |n| n.parse().expect("a count"));
+    let spool = private_spool(dir, "representative-spool");
+    let files = dir.join("representative-files");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    let written = support::representative::write(&files, lines, 21);
+    let single = dir.join("representative-one-file.jsonl");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&single).expect("create"));
+    let mut names: Vec<_> = std::fs::read_dir(&files)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    names.sort();
+    for name in &names {
+        out.write_all(&std::fs::read(name).expect("read"))
+            .expect("write");
+    }
+    out.flush().expect("flush");
+    println!(
+        "representative spool: {} lines, {} files, {:.1} MB ({:.0} bytes a line)",
+        written.lines,
+        written.files,
+        written.bytes as f64 / 1e6,
+        written.bytes as f64 / written.lines as f64
+    );
+    let db = dir.join("representative.db");
+    let (mut many, mut one, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        remove_db(&db);
+        let (files_time, summary) = replay_timed(&files, &db, &spool);
+        remove_db(&db);
+        let (one_time, _) = replay_timed(&single, &db, &spool);
+        let (a, b) = (files_time.as_secs_f64(), one_time.as_secs_f64());
+        println!(
+            "representative replay: {} files {a:.2} s = {:.0} lines/s; one file {b:.2} s = {:.0} lines/s; files ÷ one {:.2}  [{summary}]",
+            written.files,
+            written.lines as f64 / a,
+            written.lines as f64 / b,
+            a / b
+        );
+        many.push(written.lines as f64 / a);
+        one.push(written.lines as f64 / b);
+        ratios.push(a / b);
+    }
+    let (many, many_low, many_high) = spread(&mut many);
+    let (one, one_low, one_high) = spread(&mut one);
+    let (ratio, ratio_low, ratio_high) = spread(&mut ratios);
+    println!(
+        "representative replay over {runs} runs: files median {many:.0} lines/s ({many_low:.0}–{many_high:.0}); one file median {one:.0} lines/s ({one_low:.0}–{one_high:.0}); files ÷ one median {ratio:.2} ({ratio_low:.2}–{ratio_high:.2})"
+    );
 }
 
 /// What one small commit costs in a long session against a new one: session

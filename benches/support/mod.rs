@@ -2,6 +2,9 @@
 
 use std::io::Write;
 
+#[allow(dead_code)] // used by the pipeline bench, not by the components one
+pub mod representative;
+
 /// `lines` lines shaped like a real spool: sessions with prompts, Pre/Post
 /// pairs of Bash (fn run and other commands), MCP registry calls, edits,
 /// failures.
