@@ -216,11 +216,16 @@ impl Session {
                 pre["tool_use_id"] = json!(id);
                 post["tool_use_id"] = json!(id);
             }
-            let shape = rng.random_range(0..100);
-            if shape >= 2 {
+            // 2 % Post only (the Pre was lost), 3 % Pre only (interrupted).
+            let (with_pre, with_post) = match rng.random_range(0..100) {
+                0..2 => (false, true),
+                2..5 => (true, false),
+                _ => (true, true),
+            };
+            if with_pre {
                 out.push((t, pre));
             }
-            if shape >= 5 || shape < 2 {
+            if with_post {
                 out.push((t + duration, post));
             }
             if rng.random_bool(0.05) {
