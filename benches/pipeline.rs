@@ -593,31 +593,42 @@ fn summary(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
 fn bench_hook(dir: &Path) {
     const RUNS: usize = 400;
     let spool = dir.join("hook-spool");
-    let payload = bash_payload(0, 200 * 1024);
-    let (mut hook, mut truth) = (Vec::new(), Vec::new());
-    // Interleave so that machine noise hits both alike; warm up first.
-    for i in 0..RUNS + 20 {
-        let h = timed_run(
-            Command::new(bin()).arg("hook").arg("--spool").arg(&spool),
-            &payload,
-        );
-        let t = timed_run(&mut Command::new("/bin/true"), &payload);
-        if i >= 20 {
-            hook.push(h);
-            truth.push(t);
+    let mut spooled = 0;
+    for (what, output) in [("small payload", 120), ("200 KB Bash output", 200 * 1024)] {
+        let payload = bash_payload(0, output);
+        let (mut hook, mut truth, mut cat) = (Vec::new(), Vec::new(), Vec::new());
+        // Interleave so that machine noise hits all three alike; warm up
+        // first. `/bin/true` exits without reading its stdin; `cat` must
+        // read it all, as the hook must.
+        for i in 0..RUNS + 20 {
+            let h = timed_run(
+                Command::new(bin()).arg("hook").arg("--spool").arg(&spool),
+                &payload,
+            );
+            let t = timed_run(&mut Command::new("/bin/true"), &payload);
+            let c = timed_run(&mut Command::new("cat"), &payload);
+            if i >= 20 {
+                hook.push(h);
+                truth.push(t);
+                cat.push(c);
+            }
         }
+        spooled += RUNS + 20;
+        assert_eq!(
+            spooled_lines(&spool),
+            spooled,
+            "every hook run spooled its line"
+        );
+        let (h50, h95, hmean) = summary(hook);
+        let (t50, t95, tmean) = summary(truth);
+        let (c50, c95, cmean) = summary(cat);
+        println!(
+            "hook ({what}, {} bytes, {RUNS} runs): median {:.2} ms, p95 {:.2} ms, mean {:.2} ms | /bin/true: median {:.2} ms, p95 {:.2} ms, mean {:.2} ms | cat > /dev/null: median {:.2} ms, p95 {:.2} ms, mean {:.2} ms | hook ÷ true {:.2}, hook ÷ cat {:.2}",
+            payload.len(),
+            ms(h50), ms(h95), ms(hmean), ms(t50), ms(t95), ms(tmean), ms(c50), ms(c95), ms(cmean),
+            ms(h50) / ms(t50), ms(h50) / ms(c50)
+        );
     }
-    assert_eq!(
-        spooled_lines(&spool),
-        RUNS + 20,
-        "every hook run spooled its line"
-    );
-    let (h50, h95, hmean) = summary(hook);
-    let (t50, t95, tmean) = summary(truth);
-    println!(
-        "hook (200 KB Bash output, {RUNS} runs): median {:.2} ms, p95 {:.2} ms, mean {:.2} ms | /bin/true: median {:.2} ms, p95 {:.2} ms, mean {:.2} ms | ratio of medians {:.2}",
-        ms(h50), ms(h95), ms(hmean), ms(t50), ms(t95), ms(tmean), ms(h50) / ms(t50)
-    );
 }
 
 /// Writes ~`lines` realistic spool lines to `path` (see `support`).
