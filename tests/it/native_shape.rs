@@ -442,3 +442,65 @@ proptest! {
         }
     }
 }
+
+/// Files that share transactions (`Ingestor::ingest_files`) give the same
+/// tables as one file of the same lines: the fixture's hooked lines one per
+/// file (so every Pre and its Post are in different files), and 20 000
+/// lines in 40 files, several transactions' worth, sessions and tool uses
+/// running across file boundaries.
+#[test]
+fn many_files_sharing_transactions_give_the_tables_of_one_file() {
+    let payloads: Vec<String> = FIXTURE.lines().map(str::to_string).collect();
+    let one = Scratch::new();
+    let mut lines = hooked_lines(&one, &payloads);
+    for i in 0..10_000 {
+        let session = format!("long-{}", i % 37);
+        let tool_use_id = format!("toolu_many_{i}");
+        for (n, event) in ["PreToolUse", "PostToolUse"].iter().enumerate() {
+            let envelope = json!({
+                "v": 1, "id": format!("many-{i}-{n}"), "ts": format!("2026-11-03T{:02}:{:02}:{:02}.{:03}Z", (i / 3600) % 24, (i / 60) % 60, i % 60, n * 400),
+                "host": "h", "event": {
+                    "session_id": session, "hook_event_name": event, "tool_name": "Bash",
+                    "tool_use_id": tool_use_id, "command": format!("fn run f{}_py_x --n {i}", i % 13),
+                }
+            });
+            lines.push(envelope.to_string());
+        }
+    }
+    replay(&one, "all.jsonl", &lines);
+
+    let many = same_key_as(&one);
+    let dir = many.dir.path().join("hourly");
+    std::fs::create_dir(&dir).unwrap();
+    let fixture_lines = payloads.len();
+    let mut file_of = |i: usize| {
+        if i < fixture_lines {
+            format!("a-{i:03}.jsonl")
+        } else {
+            format!("b-{:03}.jsonl", (i - fixture_lines) / 500)
+        }
+    };
+    for (i, line) in lines.iter().enumerate() {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(file_of(i)))
+            .unwrap();
+        writeln!(file, "{line}").unwrap();
+    }
+    let summary = succeed(&mut many.cmd(&["replay", dir.to_str().unwrap()]));
+    assert!(
+        summary.contains(&format!("inserted={}", lines.len())),
+        "{summary}"
+    );
+    assert_eq!(many.count("SELECT COUNT(*) FROM spool_files"), 53 + 40);
+
+    let (a, b) = (tables(&one.db()), tables(&many.db()));
+    for ((name, one_rows), (_, many_rows)) in a.iter().zip(&b) {
+        assert_eq!(one_rows, many_rows, "table {name}");
+    }
+    assert_eq!(
+        many.count("SELECT COUNT(*) FROM tool_uses WHERE success IS NULL"),
+        0
+    );
+}
