@@ -473,7 +473,7 @@ fn many_files_sharing_transactions_give_the_tables_of_one_file() {
     let dir = many.dir.path().join("hourly");
     std::fs::create_dir(&dir).unwrap();
     let fixture_lines = payloads.len();
-    let mut file_of = |i: usize| {
+    let file_of = |i: usize| {
         if i < fixture_lines {
             format!("a-{i:03}.jsonl")
         } else {
