@@ -57,6 +57,7 @@
 //! each other more often between the chain's blocks) to 4.
 
 mod chance;
+mod samples;
 
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::time::Duration;
@@ -146,8 +147,6 @@ struct Counter {
     occurrences: u32,
     /// The last session (by its ordinal) counted in `support`.
     last_session: u32,
-    /// The first sessions counted (ordinals; 0 is none).
-    samples: [u32; SAMPLES],
 }
 
 /// The streaming core: feed calls in (session, ts, ingest) order.
@@ -242,9 +241,6 @@ impl Miner {
         counter.occurrences += 1;
         if counter.last_session != session {
             counter.last_session = session;
-            if let Some(slot) = counter.samples.get_mut(counter.support as usize) {
-                *slot = session;
-            }
             counter.support += 1;
         }
     }
@@ -273,6 +269,7 @@ impl Miner {
             q = self.q_values(params, &mined, &scores);
             proposed = self.select(params, &mined, &q);
         }
+        let samples = samples::first_sessions(&self.history, &windows);
         let mut sequences: Vec<Sequence> = mined
             .iter()
             .enumerate()
@@ -285,8 +282,7 @@ impl Miner {
                 p: scores[at].p,
                 q: q[at],
                 proposed: proposed[at],
-                sample_sessions: c
-                    .samples
+                sample_sessions: samples[at]
                     .iter()
                     .filter(|&&s| s > 0)
                     .map(|&s| self.sessions_seen[s as usize - 1].clone())

@@ -240,3 +240,33 @@ fn a_dominant_chain_does_not_make_pipelines_of_its_surroundings() {
         .collect();
     assert!(others.len() <= 1, "{others:?}");
 }
+
+/// Sample sessions are the first three showing a sequence, each once,
+/// found again after mining from the history.
+#[test]
+fn sample_sessions_are_the_first_ones_showing_it_each_once() {
+    let mut miner = Miner::new(Duration::from_secs(600));
+    let calls = [
+        ("s1", "x", 0),
+        ("s2", "a", 0),
+        ("s2", "b", 1),
+        ("s2", "a", 2),
+        ("s2", "b", 3), // a→b twice in s2: one sample
+        ("s3", "a", 0),
+        ("s3", "b", 5000), // split by a gap: no a→b in s3
+        ("s4", "a", 0),
+        ("s4", "a", 1),
+        ("s4", "b", 2), // repeats collapsed: a→b
+        ("s5", "a", 0),
+        ("s5", "b", 1),
+        ("s6", "a", 0),
+        ("s6", "b", 1),
+    ];
+    for (session, f, ts) in calls {
+        miner.push(session, f, Some(ts * 1000));
+    }
+    let found = miner.finish(&Params::default());
+    let ab = found.iter().find(|s| s.functions == ["a", "b"]).unwrap();
+    assert_eq!(ab.support, 4);
+    assert_eq!(ab.sample_sessions, ["s2", "s4", "s5"]);
+}
