@@ -14,6 +14,7 @@
 
 pub mod install;
 pub mod reduce;
+pub mod transcript;
 
 use std::io::{self, Read};
 use std::path::Path;
