@@ -48,6 +48,10 @@ pub enum Command {
     Hook,
     /// Ingest spool files (or directories of them) once; idempotent
     Replay(ReplayArgs),
+    /// Import Claude Code transcripts (default ~/.claude/projects): weeks of
+    /// history on day one; idempotent, and a tool use a hook also captured is
+    /// stored once
+    ImportTranscripts(ImportTranscriptsArgs),
     /// Tail the spool continuously into the database until SIGTERM/SIGINT
     Daemon(DaemonArgs),
     /// Record the registry's function versions (source `index`); idempotent
@@ -183,6 +187,27 @@ pub struct ReplayArgs {
     /// Spool files or directories holding them
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportTranscriptsArgs {
+    /// Transcript files or directories holding them [default: ~/.claude/projects]
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Only transcripts modified at or after this date (YYYY-MM-DD, UTC)
+    #[arg(long, value_parser = parse_date, value_name = "DATE")]
+    pub since: Option<std::time::SystemTime>,
+    /// Read and count what would be imported; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `YYYY-MM-DD` as the start of that day, UTC.
+fn parse_date(s: &str) -> Result<std::time::SystemTime, String> {
+    let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date like 2026-11-30"))?;
+    let start = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    Ok(start.into())
 }
 
 #[derive(Debug, Args)]

@@ -132,6 +132,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Status(args) => status(&db, &args)?,
         Command::Replay(args) => println!("{}", run::replay(&db, &sources, &args.paths)?),
+        Command::ImportTranscripts(args) => {
+            let paths = if args.paths.is_empty() {
+                vec![paths::claude_projects()?]
+            } else {
+                args.paths.clone()
+            };
+            let imported =
+                run::import_transcripts(&db, &sources, &paths, args.since, args.dry_run)?;
+            println!("{imported}");
+        }
         Command::Daemon(args) => daemon(db, sources, args)?,
         Command::Snapshot => {
             let registry = required_registry(registry, "snapshot")?;

@@ -36,6 +36,18 @@ pub fn spool_dir(explicit: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| executable_dir().join(DEFAULT_SPOOL_NAME))
 }
 
+/// Where Claude Code keeps its transcripts: `~/.claude/projects`.
+pub fn claude_projects() -> Result<PathBuf, super::CliError> {
+    std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(|home| PathBuf::from(home).join(".claude").join("projects"))
+        .ok_or_else(|| {
+            super::CliError::MissingOption(
+                "HOME is not set: name the transcript directory (import-transcripts PATH)".into(),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

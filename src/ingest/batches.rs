@@ -102,15 +102,36 @@ pub trait Batches {
     }
 }
 
+/// What kind of file the lines come from.
+pub enum Source {
+    /// A spool file: envelope lines (native-shape ones reduced here).
+    Spool,
+    /// A Claude Code transcript: each line turned into the envelopes of
+    /// the hook events it implies ([`super::transcripts`]).
+    Transcript(super::transcripts::Envelopes),
+}
+
+impl Source {
+    /// The lines to parse, from the lines read: the same for a spool file
+    /// (reduced in place), the implied events' envelopes for a transcript.
+    fn prepare(&mut self, raw: &mut Vec<RawLine>) {
+        match self {
+            Source::Spool => reduce_native(raw),
+            Source::Transcript(envelopes) => envelopes.convert(raw),
+        }
+    }
+}
+
 /// Batches read and prepared on the caller's thread, on demand.
 pub struct Inline<'r> {
     pub reader: LineReader,
+    pub source: Source,
     pub recogniser: &'r Recogniser,
 }
 
 impl Batches for Inline<'_> {
     fn next(&mut self) -> io::Result<Option<Prepared>> {
-        next_batch(&mut self.reader, self.recogniser)
+        next_batch(&mut self.reader, &mut self.source, self.recogniser)
     }
 }
 
@@ -141,12 +162,16 @@ impl Batches for FromReader {
 
 /// Reads and prepares the next batch of `reader`; `None` at the end of its
 /// complete lines.
-fn next_batch(reader: &mut LineReader, recogniser: &Recogniser) -> io::Result<Option<Prepared>> {
+fn next_batch(
+    reader: &mut LineReader,
+    source: &mut Source,
+    recogniser: &Recogniser,
+) -> io::Result<Option<Prepared>> {
     let mut raw = read_lines(reader)?;
     if raw.is_empty() {
         return Ok(None);
     }
-    reduce_native(&mut raw);
+    source.prepare(&mut raw);
     let lines = Lines::new(raw, |raw| parse(raw, recogniser));
     Ok(Some(Prepared {
         lines,
@@ -214,6 +239,7 @@ fn accept(line: &RawLine) -> Result<Envelope<'_>, Rejection> {
 /// then discarded.
 pub fn read_ahead<T>(
     reader: LineReader,
+    source: Source,
     recogniser: &Recogniser,
     consume: impl FnOnce(&mut dyn Batches) -> T,
 ) -> T {
@@ -222,11 +248,11 @@ pub fn read_ahead<T>(
         let (prepared, receive_prepared) = mpsc::sync_channel(0);
         let (spent, receive_spent) = mpsc::channel::<Prepared>();
         let halt = &halt;
-        let mut reader = reader;
+        let (mut reader, mut source) = (reader, source);
         scope.spawn(move || {
             while !halt.load(Ordering::Acquire) {
                 receive_spent.try_iter().for_each(drop);
-                let next = next_batch(&mut reader, recogniser);
+                let next = next_batch(&mut reader, &mut source, recogniser);
                 let more = matches!(next, Ok(Some(_)));
                 if let Err(mpsc::SendError(unsent)) = prepared.send(next) {
                     if let Ok(Some(batch)) = unsent {

@@ -33,9 +33,10 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tracing::debug;
 
 use super::batches::{self, Batches, Prepared};
+use super::transcripts::TranscriptCounts;
 use super::{
-    apply_lines, open, reader, FileProgress, IngestError, IngestStats, Ingestor, Now, Opened,
-    Opening, BATCHES_PER_TRANSACTION, READ_AHEAD_MIN_BYTES,
+    apply_lines, open, reader, source_of, FileKind, FileProgress, IngestError, IngestStats,
+    Ingestor, Now, Opened, Opening, BATCHES_PER_TRANSACTION, READ_AHEAD_MIN_BYTES,
 };
 use crate::ingest::{BATCH_BYTES, BATCH_LINES};
 use crate::Recogniser;
@@ -120,6 +121,8 @@ enum Item {
 /// a read-only one on the thread that gathers ahead.
 struct Gatherer<'p> {
     paths: std::slice::Iter<'p, PathBuf>,
+    kind: FileKind,
+    transcript_counts: Arc<TranscriptCounts>,
     recogniser: Arc<Recogniser>,
     quarantine_dir: PathBuf,
     group: Vec<Member>,
@@ -135,7 +138,7 @@ impl Gatherer<'_> {
             let Some(path) = self.paths.next() else {
                 return self.take_group();
             };
-            let opened = match open(conn, path) {
+            let opened = match open(conn, path, self.kind) {
                 Ok(Opening::Opened(opened)) => opened,
                 Ok(Opening::Unidentified(file)) => {
                     let progress = FileProgress {
@@ -179,6 +182,7 @@ impl Gatherer<'_> {
     fn read(&self, opened: Opened) -> Result<Member, IngestError> {
         let mut inline = batches::Inline {
             reader: reader(&opened, &self.quarantine_dir)?,
+            source: source_of(&opened, &self.transcript_counts),
             recogniser: &self.recogniser,
         };
         let mut member = Member {
@@ -225,8 +229,31 @@ impl Ingestor {
         stop: &dyn Fn() -> bool,
         progress: &mut dyn FnMut(u64),
     ) -> Vec<FileOutcome> {
+        self.ingest_kind(paths, FileKind::Spool, stop, progress)
+    }
+
+    /// [`Self::ingest_files`] for Claude Code transcripts: each line turned
+    /// into the hook events it implies ([`super::transcripts`]).
+    pub fn ingest_transcripts(
+        &mut self,
+        paths: &[PathBuf],
+        stop: &dyn Fn() -> bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Vec<FileOutcome> {
+        self.ingest_kind(paths, FileKind::Transcript, stop, progress)
+    }
+
+    fn ingest_kind(
+        &mut self,
+        paths: &[PathBuf],
+        kind: FileKind,
+        stop: &dyn Fn() -> bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Vec<FileOutcome> {
         let mut gatherer = Gatherer {
             paths: paths.iter(),
+            kind,
+            transcript_counts: Arc::clone(&self.transcript_counts),
             recogniser: self.recorder.recogniser(),
             quarantine_dir: self.quarantine_dir.clone(),
             group: Vec::new(),
@@ -350,7 +377,8 @@ impl Ingestor {
                 for member in members {
                     let path = member.opened.path;
                     debug!(file = %path.display(), "group failed; its files ingested one by one");
-                    let result = self.ingest_file(&path, stop, progress);
+                    let kind = member.opened.kind;
+                    let result = self.ingest_path(&path, kind, stop, progress);
                     let storage_wide = matches!(&result, Err(e) if e.is_storage_wide());
                     outcomes.push(outcome(&path, result));
                     if storage_wide {

@@ -54,10 +54,13 @@ mod stats;
 mod tests;
 mod tool_rollups;
 mod tools;
+mod transcripts;
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tracing::{debug, warn};
@@ -72,6 +75,7 @@ use checkpoint::Checkpoint;
 pub use group::FileOutcome;
 pub use rollups::bucket as duration_bucket;
 pub use stats::{IngestError, IngestStats};
+use transcripts::TranscriptCounts;
 
 /// A backlog from which a file is read ahead on a second thread
 /// ([`batches::read_ahead`]); smaller ones are prepared inline.
@@ -97,6 +101,17 @@ pub struct Ingestor {
     recorder: record::Recorder,
     quarantine_dir: PathBuf,
     totals: IngestStats,
+    /// What the transcripts read so far held.
+    transcript_counts: Arc<TranscriptCounts>,
+}
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// Envelope lines: a spool file.
+    Spool,
+    /// A Claude Code transcript ([`transcripts`]).
+    Transcript,
 }
 
 impl Ingestor {
@@ -117,7 +132,18 @@ impl Ingestor {
             recorder: record::Recorder::new(recogniser),
             quarantine_dir,
             totals: IngestStats::default(),
+            transcript_counts: Arc::default(),
         }
+    }
+
+    /// Transcript lines read so far that implied no event, and tool uses
+    /// read.
+    pub fn transcript_counts(&self) -> (u64, u64) {
+        let counts = &self.transcript_counts;
+        (
+            counts.skipped.load(Ordering::Relaxed),
+            counts.tool_uses.load(Ordering::Relaxed),
+        )
     }
 
     /// The database connection (to load a catalog from it).
@@ -143,7 +169,18 @@ impl Ingestor {
         stop: &dyn Fn() -> bool,
         progress: &mut dyn FnMut(u64),
     ) -> Result<FileProgress, IngestError> {
-        match open(&self.conn, path)? {
+        self.ingest_path(path, FileKind::Spool, stop, progress)
+    }
+
+    /// [`Self::ingest_file`] for a file of `kind`.
+    fn ingest_path(
+        &mut self,
+        path: &Path,
+        kind: FileKind,
+        stop: &dyn Fn() -> bool,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<FileProgress, IngestError> {
+        match open(&self.conn, path, kind)? {
             Opening::Unidentified(file) => Ok(FileProgress {
                 file,
                 committed: None,
@@ -161,6 +198,7 @@ impl Ingestor {
         progress: &mut dyn FnMut(u64),
     ) -> Result<FileProgress, IngestError> {
         let reader = reader(&opened, &self.quarantine_dir)?;
+        let source = source_of(&opened, &self.transcript_counts);
         let Opened {
             path,
             file,
@@ -171,12 +209,13 @@ impl Ingestor {
         } = opened;
         let recogniser = self.recorder.recogniser();
         let result = if size - position.committed >= READ_AHEAD_MIN_BYTES {
-            batches::read_ahead(reader, &recogniser, |batches| {
+            batches::read_ahead(reader, source, &recogniser, |batches| {
                 self.commit_batches(&path, &checkpoint, &mut position, batches, stop, progress)
             })
         } else {
             let mut batches = batches::Inline {
                 reader,
+                source,
                 recogniser: &recogniser,
             };
             self.commit_batches(
@@ -334,7 +373,7 @@ impl Ingestor {
 
 /// Opens `path` and finds where to resume reading it (its checkpoint
 /// read through `conn`).
-fn open(conn: &Connection, path: &Path) -> Result<Opening, IngestError> {
+fn open(conn: &Connection, path: &Path, kind: FileKind) -> Result<Opening, IngestError> {
     let shown = path.display().to_string();
     let read_err = |source| IngestError::Read {
         path: shown.clone(),
@@ -364,6 +403,7 @@ fn open(conn: &Connection, path: &Path) -> Result<Opening, IngestError> {
         checkpoint,
         position: Position { stored, committed },
         size,
+        kind,
     }))
 }
 
@@ -500,6 +540,18 @@ struct Opened {
     checkpoint: Checkpoint,
     position: Position,
     size: u64,
+    kind: FileKind,
+}
+
+/// How `opened`'s lines become envelope lines.
+fn source_of(opened: &Opened, counts: &Arc<TranscriptCounts>) -> batches::Source {
+    match opened.kind {
+        FileKind::Spool => batches::Source::Spool,
+        FileKind::Transcript => batches::Source::Transcript(transcripts::Envelopes::for_file(
+            &opened.path,
+            Arc::clone(counts),
+        )),
+    }
 }
 
 /// Where a file stands: the offset `spool_files` holds and the one reading

@@ -58,6 +58,7 @@ fn commit_all_ready(
         LineReader::new(spool_file::open(path).unwrap(), position.committed, &stash).unwrap();
     let mut batches = AlwaysReady(batches::Inline {
         reader,
+        source: batches::Source::Spool,
         recogniser: &shared,
     });
     let mut commits = Vec::new();

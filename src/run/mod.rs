@@ -17,6 +17,7 @@ mod daemon;
 mod replay;
 mod signals;
 mod sources;
+mod transcripts;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,7 @@ pub use daemon::{DaemonConfig, DaemonError};
 pub use replay::{collect_files, ReplayError};
 pub use signals::{forward_signals, SignalForwarder};
 pub use sources::{load_recogniser, LoadError, Sources};
+pub use transcripts::{Imported, TranscriptError};
 
 /// What can stop `replay` or the daemon before or while it runs.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,8 @@ pub enum RunError {
     Replay(#[from] ReplayError),
     #[error(transparent)]
     Daemon(#[from] DaemonError),
+    #[error(transparent)]
+    Transcripts(#[from] TranscriptError),
 }
 
 /// An ingestor over `db` (created and migrated when missing), recognising
@@ -64,6 +68,24 @@ pub fn replay(db: &Path, sources: &Sources, paths: &[PathBuf]) -> Result<IngestS
     let files = collect_files(paths)?;
     let mut ingestor = open_ingestor(db, sources)?;
     Ok(replay::run(&mut ingestor, &files)?)
+}
+
+/// `import-transcripts PATH...`: the transcript files under `paths`
+/// (modified since `since`) imported into `db`, or with `dry_run` only
+/// read; what that came to.
+pub fn import_transcripts(
+    db: &Path,
+    sources: &Sources,
+    paths: &[PathBuf],
+    since: Option<std::time::SystemTime>,
+    dry_run: bool,
+) -> Result<Imported, RunError> {
+    let files = transcripts::collect(paths, since)?;
+    if dry_run {
+        return Ok(transcripts::dry_run(&files)?);
+    }
+    let mut ingestor = open_ingestor(db, sources)?;
+    Ok(transcripts::run(&mut ingestor, &files)?)
 }
 
 /// `daemon`: runs until `control` is shut down; what it ingested.

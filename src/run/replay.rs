@@ -46,7 +46,7 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ReplayError> {
 
 /// Replays `files` into the ingestor; returns this run's counts.
 pub fn run(ingestor: &mut Ingestor, files: &[PathBuf]) -> Result<IngestStats, ReplayError> {
-    let bar = progress_bar(files);
+    let bar = progress_bar(files, "spool files");
     let before = ingestor.totals();
     // Small files share transactions; every file is attempted, and the
     // first failure is reported once the others are in.
@@ -65,7 +65,9 @@ pub fn run(ingestor: &mut Ingestor, files: &[PathBuf]) -> Result<IngestStats, Re
     }
 }
 
-fn progress_bar(files: &[PathBuf]) -> ProgressBar {
+/// A progress bar over the bytes of `files`, on stderr when it is a
+/// terminal (hidden otherwise), saying `what` is read.
+pub(super) fn progress_bar(files: &[PathBuf], what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -80,5 +82,6 @@ fn progress_bar(files: &[PathBuf]) -> ProgressBar {
     {
         bar.set_style(style);
     }
+    bar.set_message(what.to_string());
     bar
 }

@@ -19,3 +19,4 @@ mod sequences;
 mod support;
 mod systemd;
 mod tool_stats;
+mod transcripts;

@@ -1,0 +1,242 @@
+//! `import-transcripts` (issue 23) on transcripts written the way Claude
+//! Code writes them: a main session with parallel tool uses, an error
+//! result, an interrupted tool use, a prompt, line types that hold no tool
+//! use, a torn last line; a subagent's file. Importing twice changes
+//! nothing; hooks then import, and import then hooks, store each tool use
+//! once; nothing raw reaches the database.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::support::{run_hook, spool_files, succeed, Scratch};
+
+const SESSION: &str = "7a1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+const SECRET: &str = "sk-ant-TRANSCRIPT-SECRET-42";
+
+fn line(kind: &str, ts: &str, content: Value) -> String {
+    json!({
+        "type": kind, "sessionId": SESSION, "cwd": "/home/dev/app", "timestamp": ts,
+        "uuid": format!("u-{ts}"), "parentUuid": null, "isSidechain": false, "version": "2.1.210",
+        "gitBranch": "main", "message": {"role": kind, "content": content}
+    })
+    .to_string()
+}
+
+fn tool_use(id: &str, name: &str, input: Value) -> Value {
+    json!({"type": "tool_use", "id": id, "name": name, "input": input})
+}
+
+fn result(id: &str, content: Value, is_error: bool) -> Value {
+    json!({"type": "tool_result", "tool_use_id": id, "content": content, "is_error": is_error})
+}
+
+/// The main transcript's complete lines (4 tool uses) and a torn last one.
+fn main_lines() -> (Vec<String>, String) {
+    let lines = vec![
+        json!({"type": "summary", "summary": "Fix the CSV job", "leafUuid": "x"}).to_string(),
+        line("user", "2026-11-30T09:00:00.000Z", json!(format!("please fix it, my key is {SECRET}"))),
+        line("assistant", "2026-11-30T09:00:05.000Z", json!([
+            {"type": "text", "text": "Running both."},
+            tool_use("toolu_01P1", "Bash", json!({"command": "fn run csv_read_py_data in.csv", "description": "run"})),
+            tool_use("toolu_01P2", "Read", json!({"file_path": "/home/dev/app/job.py"})),
+        ])),
+        line("user", "2026-11-30T09:00:07.250Z", json!([
+            result("toolu_01P2", json!(format!("token = '{SECRET}'")), false),
+            result("toolu_01P1", json!([{"type": "text", "text": "Exit code 1\nTraceback: no such file"}]), true),
+        ])),
+        json!({"type": "file-history-snapshot", "messageId": "m", "snapshot": {}}).to_string(),
+        line("assistant", "2026-11-30T09:01:00.000Z", json!([
+            tool_use("toolu_01P3", "Bash", json!({"command": "sleep 600", "description": "wait"}))
+        ])),
+        line("user", "2026-11-30T09:01:30.000Z", json!([
+            result("toolu_01P3", json!("[Request interrupted by user for tool use]"), true)
+        ])),
+        json!({"type": "progress", "sessionId": SESSION, "timestamp": "2026-11-30T09:01:31.000Z", "data": {"type": "hook_progress"}}).to_string(),
+        line("assistant", "2026-11-30T09:02:00.000Z", json!([
+            tool_use("toolu_01P4", "mcp__registry__run_function", json!({"function_id": "sqlite_open_go_infra", "args": {"path": "x.db"}}))
+        ])),
+        line("user", "2026-11-30T09:02:01.000Z", json!([
+            result("toolu_01P4", json!([{"type": "text", "text": "opened"}]), false)
+        ])),
+        line("assistant", "2026-11-30T09:02:02.000Z", json!([{"type": "text", "text": "Done."}])),
+    ];
+    let torn = line(
+        "assistant",
+        "2026-11-30T09:03:00.000Z",
+        json!([tool_use(
+            "toolu_01P5",
+            "Bash",
+            json!({"command": "fn run csv_write_py_data out.csv"})
+        )]),
+    );
+    (lines, torn)
+}
+
+fn subagent_lines() -> Vec<String> {
+    vec![
+        line(
+            "assistant",
+            "2026-11-30T09:00:10.000Z",
+            json!([tool_use(
+                "toolu_01S1",
+                "Grep",
+                json!({"pattern": "def run", "path": "/home/dev/app"})
+            )]),
+        ),
+        line(
+            "user",
+            "2026-11-30T09:00:10.400Z",
+            json!([result("toolu_01S1", json!("a.py\nb.py"), false)]),
+        ),
+    ]
+}
+
+/// Writes the transcripts under `root` the way Claude Code lays them out;
+/// the main one ends with a torn line (`torn` without its newline).
+fn write_transcripts(root: &Path, torn: bool) {
+    let project = root.join("-home-dev-app");
+    let subagents = project.join(SESSION).join("subagents");
+    std::fs::create_dir_all(&subagents).unwrap();
+    let (lines, last) = main_lines();
+    let mut main = std::fs::File::create(project.join(format!("{SESSION}.jsonl"))).unwrap();
+    for l in &lines {
+        writeln!(main, "{l}").unwrap();
+    }
+    if torn {
+        write!(main, "{}", &last[..last.len() / 2]).unwrap();
+    } else {
+        writeln!(main, "{last}").unwrap();
+    }
+    let mut sub = std::fs::File::create(subagents.join("agent-a7f3.jsonl")).unwrap();
+    for l in subagent_lines() {
+        writeln!(sub, "{l}").unwrap();
+    }
+}
+
+fn import(scratch: &Scratch, root: &Path) -> String {
+    succeed(&mut scratch.cmd(&["import-transcripts", root.to_str().unwrap()]))
+}
+
+#[test]
+fn transcripts_import_once_and_join_the_hooks() {
+    let scratch = Scratch::new();
+    scratch.private_spool();
+    let root = scratch.dir.path().join("projects");
+    write_transcripts(&root, true);
+
+    let dry =
+        succeed(&mut scratch.cmd(&["import-transcripts", "--dry-run", root.to_str().unwrap()]));
+    assert!(
+        dry.contains("files=2 tool_uses=5") && dry.contains("(dry run)"),
+        "{dry}"
+    );
+    assert!(!scratch.db().exists() || scratch.count("SELECT COUNT(*) FROM events") == 0);
+
+    let summary = import(&scratch, &root);
+    // 4 tool uses in the main file (the torn fifth waits), 1 in the
+    // subagent's; 2 events each, and the prompt.
+    assert!(
+        summary.contains("files=2 tool_uses=5 inserted=11 duplicates=0"),
+        "{summary}"
+    );
+    assert!(summary.contains("skipped=4"), "{summary}");
+    let count = |sql: &str| scratch.count(sql);
+    assert_eq!(count("SELECT COUNT(*) FROM tool_uses"), 5);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM tool_uses WHERE success IS NULL"),
+        0
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM tool_uses WHERE success = 0"), 2);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM tool_uses WHERE agent_id = 'a7f3'"),
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM calls"),
+        2,
+        "fn run and the registry MCP call"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM calls WHERE function_id = 'csv_read_py_data' AND success = 0"),
+        1
+    );
+    assert_eq!(
+        count("SELECT duration_ms FROM tool_uses WHERE tool_use_id = 'toolu_01P2'"),
+        2_250,
+        "from the tool_use line's time to the result's"
+    );
+    assert_eq!(count("SELECT prompts FROM sessions"), 1);
+
+    // Again: nothing new. Then the torn line completes: only it comes in.
+    let again = import(&scratch, &root);
+    assert!(again.contains("inserted=0"), "{again}");
+    write_transcripts(&root, false);
+    // (The same files, rewritten in place with the last line whole: the
+    // checkpoints hold, and only that line is read.)
+    let rest = import(&scratch, &root);
+    assert!(rest.contains("inserted=1 "), "{rest}");
+    assert_eq!(count("SELECT COUNT(*) FROM tool_uses"), 6);
+
+    // Hooks after the import: the same tool uses are duplicates.
+    let payload = json!({
+        "session_id": SESSION, "hook_event_name": "PostToolUse", "tool_name": "Read",
+        "tool_use_id": "toolu_01P2", "cwd": "/home/dev/app", "tool_input": {"file_path": "/home/dev/app/job.py"},
+        "tool_response": {"type": "text", "file": {"content": "x"}}
+    });
+    let (code, _) = run_hook(&scratch.spool(), payload.to_string().as_bytes());
+    assert_eq!(code, 0);
+    let files = spool_files(&scratch.spool());
+    let replay = succeed(&mut scratch.cmd(&["replay", files[0].to_str().unwrap()]));
+    assert!(replay.contains("inserted=0 duplicates=1"), "{replay}");
+    assert_eq!(count("SELECT COUNT(*) FROM tool_uses"), 6);
+
+    // Nothing raw: the secret in the prompt and in a tool's output is in
+    // neither the database nor its WAL.
+    for suffix in ["", "-wal"] {
+        let mut path = scratch.db().into_os_string();
+        path.push(suffix);
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+                "secret in {path:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn hooks_first_then_the_transcript_stores_each_tool_use_once() {
+    let scratch = Scratch::new();
+    scratch.private_spool();
+    // The hook saw the Bash tool use (Pre and Post) before the import.
+    for (event, extra) in [
+        ("PreToolUse", json!({})),
+        ("PostToolUseFailure", json!({"error": "Exit code 1"})),
+    ] {
+        let mut payload = json!({
+            "session_id": SESSION, "hook_event_name": event, "tool_name": "Bash",
+            "tool_use_id": "toolu_01P1", "cwd": "/home/dev/app",
+            "tool_input": {"command": "fn run csv_read_py_data in.csv", "description": "run"}
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            payload[k] = v.clone();
+        }
+        let (code, _) = run_hook(&scratch.spool(), payload.to_string().as_bytes());
+        assert_eq!(code, 0);
+    }
+    let files = spool_files(&scratch.spool());
+    succeed(&mut scratch.cmd(&["replay", files[0].to_str().unwrap()]));
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM tool_uses"), 1);
+
+    let root = scratch.dir.path().join("projects");
+    write_transcripts(&root, true);
+    let summary = import(&scratch, &root);
+    assert!(summary.contains("inserted=9 duplicates=2"), "{summary}");
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM tool_uses"), 5);
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM calls WHERE function_id = 'csv_read_py_data'"),
+        1
+    );
+}
