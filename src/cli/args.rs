@@ -222,6 +222,10 @@ pub struct DaemonArgs {
     /// telemetry proposals
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DUR")]
     pub interval: Duration,
+    /// Also import new Claude Code transcript lines from DIR (e.g.
+    /// ~/.claude/projects) every --interval; off by default
+    #[arg(long, value_name = "DIR")]
+    pub transcripts: Option<PathBuf>,
     #[command(flatten)]
     pub sequences: SequenceParamsArgs,
     #[command(flatten)]

@@ -183,6 +183,7 @@ fn daemon(db: PathBuf, sources: Sources, args: DaemonArgs) -> Result<(), CliErro
         sources,
         db,
         interval: args.interval,
+        transcripts: args.transcripts,
     };
     let result = run::daemon(config, &control);
     // Ends the signal thread when the daemon stopped by itself (an error).

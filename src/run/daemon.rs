@@ -79,6 +79,9 @@ pub struct DaemonConfig {
     pub interval: Duration,
     /// What an insight pass does.
     pub insight: insight::Pass,
+    /// A directory of Claude Code transcripts whose new lines are imported
+    /// every `interval` (`import-transcripts`), if any.
+    pub transcripts: Option<PathBuf>,
 }
 
 /// Wait after a wake-up so that a burst is ingested in one transaction.
@@ -223,9 +226,16 @@ fn ingest_loop(
     woken: &Receiver<()>,
 ) -> IngestStats {
     let mut retries = retry_delays();
+    let mut transcripts_due = std::time::Instant::now();
     while !control.is_shut_down() {
         if reload.swap(false, Ordering::SeqCst) {
             reload_classification(&mut ingestor, &config.sources);
+        }
+        if let Some(dir) = &config.transcripts {
+            if std::time::Instant::now() >= transcripts_due {
+                import_transcripts(&mut ingestor, dir);
+                transcripts_due = std::time::Instant::now() + config.interval;
+            }
         }
         if let Err(e) = pass(&mut ingestor, config, control) {
             let delay = retries.next().unwrap_or(RETRY_MAX);
@@ -246,6 +256,24 @@ fn ingest_loop(
         }
     }
     ingestor.totals()
+}
+
+/// Imports the new lines of the transcripts under `dir`; what fails is
+/// logged and tried again at the next interval (the lines wait behind
+/// their checkpoints).
+fn import_transcripts(ingestor: &mut Ingestor, dir: &std::path::Path) {
+    let files = match super::transcripts::collect(&[dir.to_path_buf()], None) {
+        Ok(files) => files,
+        Err(e) => {
+            warn!(error = %e, "cannot list the transcripts; will retry");
+            return;
+        }
+    };
+    match super::transcripts::run(ingestor, &files, false) {
+        Ok(imported) if imported.stats.inserted > 0 => info!(%imported, "transcripts imported"),
+        Ok(_) => debug!(files = files.len(), "no new transcript lines"),
+        Err(e) => warn!(error = %e, "cannot import the transcripts; will retry"),
+    }
 }
 
 /// Waits `delay`, ignoring wake-ups (the spool changing does not make the

@@ -85,7 +85,7 @@ pub fn import_transcripts(
         return Ok(transcripts::dry_run(&files)?);
     }
     let mut ingestor = open_ingestor(db, sources)?;
-    Ok(transcripts::run(&mut ingestor, &files)?)
+    Ok(transcripts::run(&mut ingestor, &files, true)?)
 }
 
 /// `daemon`: runs until `control` is shut down; what it ingested.

@@ -99,10 +99,19 @@ fn walk(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Imports `files` into the ingestor; the first file that failed is
-/// reported once the others are in.
-pub fn run(ingestor: &mut Ingestor, files: &[PathBuf]) -> Result<Imported, TranscriptError> {
-    let bar = super::replay::progress_bar(files, "transcripts");
+/// Imports `files` into the ingestor, with a progress bar on a terminal
+/// when `show_progress`; the first file that failed is reported once the
+/// others are in.
+pub fn run(
+    ingestor: &mut Ingestor,
+    files: &[PathBuf],
+    show_progress: bool,
+) -> Result<Imported, TranscriptError> {
+    let bar = if show_progress {
+        super::replay::progress_bar(files, "transcripts")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let before = ingestor.totals();
     let (skipped_before, uses_before) = ingestor.transcript_counts();
     let outcomes = ingestor.ingest_transcripts(files, &|| false, &mut |bytes| bar.inc(bytes));

@@ -10,7 +10,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::support::{run_hook, spool_files, succeed, Scratch};
+use std::time::Duration;
+
+use crate::support::{run_hook, spool_files, succeed, wait_until, Daemon, Scratch};
 
 const SESSION: &str = "7a1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
 const SECRET: &str = "sk-ant-TRANSCRIPT-SECRET-42";
@@ -239,4 +241,35 @@ fn hooks_first_then_the_transcript_stores_each_tool_use_once() {
         scratch.count("SELECT COUNT(*) FROM calls WHERE function_id = 'csv_read_py_data'"),
         1
     );
+}
+
+/// `daemon --transcripts DIR` imports the transcripts at start and their
+/// new lines every `--interval`.
+#[test]
+fn the_daemon_imports_new_transcript_lines_on_its_interval() {
+    let scratch = Scratch::new();
+    scratch.private_spool();
+    let root = scratch.dir.path().join("projects");
+    write_transcripts(&root, true);
+    let daemon = Daemon::start(
+        &scratch,
+        &["--transcripts", root.to_str().unwrap(), "--interval", "1s"],
+    );
+    let tool_uses = || {
+        scratch
+            .read()
+            .query_row("SELECT COUNT(*) FROM tool_uses", [], |r| r.get::<_, i64>(0))
+            .unwrap_or(0)
+    };
+    wait_until("the transcripts imported", Duration::from_secs(60), || {
+        tool_uses() == 5
+    });
+    // The running session's torn line is completed: the next interval
+    // takes it in.
+    write_transcripts(&root, false);
+    wait_until("the new line imported", Duration::from_secs(60), || {
+        tool_uses() == 6
+    });
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, 0, "{stderr}");
 }
