@@ -63,6 +63,15 @@ fn main_lines() -> (Vec<String>, String) {
             result("toolu_01P4", json!([{"type": "text", "text": "opened"}]), false)
         ])),
         line("assistant", "2026-11-30T09:02:02.000Z", json!([{"type": "text", "text": "Done."}])),
+        // The secret in a tool's input, a file's content and a command.
+        line("assistant", "2026-11-30T09:02:10.000Z", json!([
+            tool_use("toolu_01P6", "Write", json!({"file_path": "/home/dev/app/.env", "content": format!("KEY={SECRET}\n")})),
+            tool_use("toolu_01P7", "Bash", json!({"command": format!("curl -H 'x-api-key: {SECRET}' https://api.example.com"), "description": "call"})),
+        ])),
+        line("user", "2026-11-30T09:02:11.000Z", json!([
+            result("toolu_01P6", json!("File created"), false),
+            result("toolu_01P7", json!(format!("echo {SECRET}")), false),
+        ])),
     ];
     let torn = line(
         "assistant",
@@ -131,21 +140,21 @@ fn transcripts_import_once_and_join_the_hooks() {
     let dry =
         succeed(&mut scratch.cmd(&["import-transcripts", "--dry-run", root.to_str().unwrap()]));
     assert!(
-        dry.contains("files=2 tool_uses=5") && dry.contains("(dry run)"),
+        dry.contains("files=2 tool_uses=7") && dry.contains("(dry run)"),
         "{dry}"
     );
     assert!(!scratch.db().exists() || scratch.count("SELECT COUNT(*) FROM events") == 0);
 
     let summary = import(&scratch, &root);
-    // 4 tool uses in the main file (the torn fifth waits), 1 in the
+    // 6 tool uses in the main file (the torn seventh waits), 1 in the
     // subagent's; 2 events each, and the prompt.
     assert!(
-        summary.contains("files=2 tool_uses=5 inserted=11 duplicates=0"),
+        summary.contains("files=2 tool_uses=7 inserted=15 duplicates=0"),
         "{summary}"
     );
     assert!(summary.contains("skipped=4"), "{summary}");
     let count = |sql: &str| scratch.count(sql);
-    assert_eq!(count("SELECT COUNT(*) FROM tool_uses"), 5);
+    assert_eq!(count("SELECT COUNT(*) FROM tool_uses"), 7);
     assert_eq!(
         count("SELECT COUNT(*) FROM tool_uses WHERE success IS NULL"),
         0
@@ -179,7 +188,7 @@ fn transcripts_import_once_and_join_the_hooks() {
     // checkpoints hold, and only that line is read.)
     let rest = import(&scratch, &root);
     assert!(rest.contains("inserted=1 "), "{rest}");
-    assert_eq!(count("SELECT COUNT(*) FROM tool_uses"), 6);
+    assert_eq!(count("SELECT COUNT(*) FROM tool_uses"), 8);
 
     // Hooks after the import: the same tool uses are duplicates.
     let payload = json!({
@@ -192,10 +201,10 @@ fn transcripts_import_once_and_join_the_hooks() {
     let files = spool_files(&scratch.spool());
     let replay = succeed(&mut scratch.cmd(&["replay", files[0].to_str().unwrap()]));
     assert!(replay.contains("inserted=0 duplicates=1"), "{replay}");
-    assert_eq!(count("SELECT COUNT(*) FROM tool_uses"), 6);
+    assert_eq!(count("SELECT COUNT(*) FROM tool_uses"), 8);
 
-    // Nothing raw: the secret in the prompt and in a tool's output is in
-    // neither the database nor its WAL.
+    // Nothing raw: the secret in the prompt, a tool's input and output, a
+    // file's content and a command is in neither the database nor its WAL.
     for suffix in ["", "-wal"] {
         let mut path = scratch.db().into_os_string();
         path.push(suffix);
@@ -235,8 +244,8 @@ fn hooks_first_then_the_transcript_stores_each_tool_use_once() {
     let root = scratch.dir.path().join("projects");
     write_transcripts(&root, true);
     let summary = import(&scratch, &root);
-    assert!(summary.contains("inserted=9 duplicates=2"), "{summary}");
-    assert_eq!(scratch.count("SELECT COUNT(*) FROM tool_uses"), 5);
+    assert!(summary.contains("inserted=13 duplicates=2"), "{summary}");
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM tool_uses"), 7);
     assert_eq!(
         scratch.count("SELECT COUNT(*) FROM calls WHERE function_id = 'csv_read_py_data'"),
         1
@@ -262,14 +271,15 @@ fn the_daemon_imports_new_transcript_lines_on_its_interval() {
             .unwrap_or(0)
     };
     wait_until("the transcripts imported", Duration::from_secs(60), || {
-        tool_uses() == 5
+        tool_uses() == 7
     });
     // The running session's torn line is completed: the next interval
     // takes it in.
     write_transcripts(&root, false);
     wait_until("the new line imported", Duration::from_secs(60), || {
-        tool_uses() == 6
+        tool_uses() == 8
     });
     let (code, stderr) = daemon.terminate();
     assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains(SECRET), "the secret in the daemon's log");
 }
