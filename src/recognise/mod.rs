@@ -150,20 +150,7 @@ impl Recogniser {
 
     fn bash(&self, command: &str, facts: &mut Facts) {
         let script = bash::parse(command);
-        // A heredoc's body is data to the command around it, even where it
-        // stays in that command's words (`git commit -m "$(cat <<EOF …)"`):
-        // `fn run x` in a commit message is no call. Code heredocs are
-        // matched on their own below.
-        let bodies: Vec<&str> = script
-            .heredocs
-            .iter()
-            .map(|h| h.body.as_str())
-            .filter(|body| !body.trim().is_empty())
-            .collect();
-        let commands = script
-            .commands
-            .iter()
-            .map(|c| without_bodies(c.text(), &bodies));
+        let commands = script.commands.iter().map(bash::SimpleCommand::text);
         let mut texts: Vec<(String, &'static [Scope])> = commands
             .map(|text| (text, &[Scope::Command, Scope::Code][..]))
             .collect();
@@ -381,13 +368,3 @@ fn lang_hint(definition: &str) -> &'static [&'static str] {
 
 #[cfg(test)]
 mod tests;
-
-/// `text` with every heredoc body in it blanked out.
-fn without_bodies(mut text: String, bodies: &[&str]) -> String {
-    for body in bodies {
-        if text.contains(body) {
-            text = text.replace(body, " ");
-        }
-    }
-    text
-}

@@ -245,7 +245,10 @@ impl Lexer<'_, '_> {
     }
 
     /// A parenthesised substitution whose `(` is at `open`: its text is
-    /// parsed as commands, and kept verbatim in the current word.
+    /// parsed as commands, and kept in the current word — verbatim but for
+    /// the bodies of the heredocs inside it, which are data, not words
+    /// (`git commit -m "$(cat <<EOF …)"`: `fn run x` in the message is no
+    /// call of the command around it).
     fn substitution(&mut self, open: usize) {
         let end = matching_paren(self.s, open);
         let inner_end = if end > open + 1 && self.s[end - 1] == b')' {
@@ -253,9 +256,21 @@ impl Lexer<'_, '_> {
         } else {
             end
         };
+        let heredocs_before = self.out.heredocs.len();
         self.nested(&self.s[open + 1..inner_end]);
         let bytes = &self.s[self.i..end];
-        self.push(bytes);
+        let inside = &self.out.heredocs[heredocs_before..];
+        if inside.iter().all(|h| h.body.trim().is_empty()) {
+            self.push(bytes);
+        } else {
+            let mut kept = String::from_utf8_lossy(bytes).into_owned();
+            for heredoc in inside {
+                if !heredoc.body.trim().is_empty() {
+                    kept = kept.replacen(&heredoc.body, " ", 1);
+                }
+            }
+            self.push(kept.as_bytes());
+        }
         self.i = end;
     }
 

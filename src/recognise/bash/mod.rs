@@ -233,6 +233,16 @@ mod tests {
     }
 
     #[test]
+    fn a_heredoc_inside_a_substitution_is_no_part_of_the_word() {
+        let script = parse("git commit -m \"$(cat <<'EOF'\nfn run x\nEOF\n)\" && fn run y");
+        assert_eq!(script.heredocs[0].body, "fn run x\n");
+        let commit = script.commands.iter().find(|c| c.name() == "git").unwrap();
+        assert!(!commit.text().contains("fn run x"), "{}", commit.text());
+        assert!(commit.text().starts_with("git commit -m $(cat <<'EOF'"));
+        assert!(script.commands.iter().any(|c| c.text() == "fn run y"));
+    }
+
+    #[test]
     fn inline_shell_code_is_parsed() {
         assert_eq!(
             texts("bash -c 'fn run a && sqlite3 x'; eval fn run b"),
