@@ -52,6 +52,13 @@ pub struct ImpliedEvent {
     pub payload: Value,
 }
 
+impl ImpliedEvent {
+    /// Whether it is a tool use's start (one per `tool_use` block).
+    pub fn is_tool_use(&self) -> bool {
+        self.payload["hook_event_name"] == "PreToolUse"
+    }
+}
+
 /// What the tool uses of one transcript file have said so far.
 #[derive(Debug, Default)]
 pub struct Converter {

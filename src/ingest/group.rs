@@ -126,6 +126,10 @@ struct Gatherer<'p> {
     recogniser: Arc<Recogniser>,
     quarantine_dir: PathBuf,
     group: Vec<Member>,
+    /// Lines and bytes of `group`, kept as members join (summing the group
+    /// at every file would be quadratic in a spool of tiny files).
+    group_lines: usize,
+    group_bytes: u64,
     queue: VecDeque<Item>,
 }
 
@@ -164,16 +168,17 @@ impl Gatherer<'_> {
                 let committed = member.opened.position.committed;
                 return Some(Item::Done(member.outcome(committed)));
             }
+            self.group_lines += member.lines();
+            self.group_bytes += member.bytes();
             self.group.push(member);
-            let lines: usize = self.group.iter().map(Member::lines).sum();
-            let bytes: u64 = self.group.iter().map(Member::bytes).sum();
-            if lines >= GROUP_LINES || bytes >= GROUP_BYTES {
+            if self.group_lines >= GROUP_LINES || self.group_bytes >= GROUP_BYTES {
                 return self.take_group();
             }
         }
     }
 
     fn take_group(&mut self) -> Option<Item> {
+        (self.group_lines, self.group_bytes) = (0, 0);
         (!self.group.is_empty()).then(|| Item::Group(std::mem::take(&mut self.group)))
     }
 
@@ -257,6 +262,8 @@ impl Ingestor {
             recogniser: self.recorder.recogniser(),
             quarantine_dir: self.quarantine_dir.clone(),
             group: Vec::new(),
+            group_lines: 0,
+            group_bytes: 0,
             queue: VecDeque::new(),
         };
         let mut outcomes = Vec::with_capacity(paths.len());
@@ -334,24 +341,21 @@ impl Ingestor {
                 outcomes.push(outcome(&path, result));
                 return !storage_wide;
             }
-            Item::Group(mut members) => {
-                return self.commit_group(&mut members, stop, progress, outcomes)
-            }
+            Item::Group(members) => return self.commit_group(members, stop, progress, outcomes),
         }
         true
     }
 
-    /// Commits `group` (emptied) in one transaction, or — when that fails
+    /// Commits `members` in one transaction, or — when that fails
     /// for one file's sake — each of its files on its own. `false` when
     /// storage as a whole failed: nothing more can be stored now.
     fn commit_group(
         &mut self,
-        members: &mut Vec<Member>,
+        mut members: Vec<Member>,
         stop: &dyn Fn() -> bool,
         progress: &mut dyn FnMut(u64),
         outcomes: &mut Vec<FileOutcome>,
     ) -> bool {
-        let mut members = std::mem::take(members);
         match self.apply_group(&mut members) {
             Ok(ends) => {
                 for (member, end) in members.into_iter().zip(ends) {

@@ -58,10 +58,7 @@ impl Envelopes {
             };
             match self.converter.events(bytes) {
                 Ok(events) => {
-                    let uses = events
-                        .iter()
-                        .filter(|e| e.payload["hook_event_name"] == "PreToolUse")
-                        .count();
+                    let uses = events.iter().filter(|e| e.is_tool_use()).count();
                     self.counts
                         .tool_uses
                         .fetch_add(uses as u64, Ordering::Relaxed);
@@ -86,9 +83,9 @@ impl Envelopes {
         let event = reduce::reduce(&payload);
         // The canonical form of the transcript's time; one that does not
         // parse is kept, and the envelope quarantined with its reason.
-        let ts = chrono::DateTime::parse_from_rfc3339(&implied.ts)
-            .map(|t| timefmt::format(t.with_timezone(&chrono::Utc)))
-            .unwrap_or_else(|_| implied.ts.clone());
+        let ts = timefmt::parse(&implied.ts)
+            .map(timefmt::format)
+            .unwrap_or_else(|| implied.ts.clone());
         let id = implied_id(implied);
         let line = EnvelopeLine {
             v: crate::contract::ENVELOPE_VERSION,

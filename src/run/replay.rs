@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::warn;
 
-use crate::ingest::{IngestError, IngestStats, Ingestor};
+use crate::ingest::{FileOutcome, IngestError, IngestStats, Ingestor};
 use crate::spool;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,17 +52,23 @@ pub fn run(ingestor: &mut Ingestor, files: &[PathBuf]) -> Result<IngestStats, Re
     // first failure is reported once the others are in.
     let outcomes = ingestor.ingest_files(files, &|| false, &mut |bytes| bar.inc(bytes));
     bar.finish_and_clear();
-    let mut first_failure = None;
-    for outcome in outcomes {
-        if let Err(e) = outcome.result {
-            warn!(file = %outcome.path.display(), error = %e, "file not (wholly) replayed");
-            first_failure.get_or_insert(e);
-        }
-    }
-    match first_failure {
+    match first_failure(outcomes) {
         Some(e) => Err(e.into()),
         None => Ok(ingestor.totals().since(before)),
     }
+}
+
+/// Each failed file of `outcomes` logged; the first failure, to report
+/// once every file was attempted.
+pub(super) fn first_failure(outcomes: Vec<FileOutcome>) -> Option<IngestError> {
+    let mut first = None;
+    for outcome in outcomes {
+        if let Err(e) = outcome.result {
+            warn!(file = %outcome.path.display(), error = %e, "file not (wholly) ingested");
+            first.get_or_insert(e);
+        }
+    }
+    first
 }
 
 /// A progress bar over the bytes of `files`, on stderr when it is a

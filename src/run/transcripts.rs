@@ -13,8 +13,6 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use tracing::warn;
-
 use crate::capture::transcript::Converter;
 use crate::ingest::{IngestError, IngestStats, Ingestor};
 
@@ -116,14 +114,7 @@ pub fn run(
     let (skipped_before, uses_before) = ingestor.transcript_counts();
     let outcomes = ingestor.ingest_transcripts(files, &|| false, &mut |bytes| bar.inc(bytes));
     bar.finish_and_clear();
-    let mut first_failure = None;
-    for outcome in outcomes {
-        if let Err(e) = outcome.result {
-            warn!(file = %outcome.path.display(), error = %e, "transcript not (wholly) imported");
-            first_failure.get_or_insert(e);
-        }
-    }
-    if let Some(e) = first_failure {
+    if let Some(e) = super::replay::first_failure(outcomes) {
         return Err(e.into());
     }
     let (skipped, tool_uses) = ingestor.transcript_counts();
@@ -161,10 +152,7 @@ pub fn dry_run(files: &[PathBuf]) -> Result<Imported, TranscriptError> {
             match converter.events(&line) {
                 Ok(events) => {
                     imported.stats.events += events.len() as u64;
-                    imported.tool_uses += events
-                        .iter()
-                        .filter(|e| e.payload["hook_event_name"] == "PreToolUse")
-                        .count() as u64;
+                    imported.tool_uses += events.iter().filter(|e| e.is_tool_use()).count() as u64;
                 }
                 Err(_) => imported.skipped += 1,
             }

@@ -343,7 +343,7 @@ impl Miner {
         let significant: Vec<bool> = q.iter().map(|&q| q <= params.fdr).collect();
         // What Benjamini–Hochberg would ask of one more discovery: with R
         // of m tests discovered, the (R+1)-th needs p ≤ fdr · (R+1) / m.
-        let discoveries = q.iter().filter(|&&q| q <= params.fdr).count();
+        let discoveries = significant.iter().filter(|&&s| s).count();
         let cutoff = params.fdr * (discoveries + 1) as f64 / mined.len().max(1) as f64;
         let mut proposed: Vec<bool> = mined
             .iter()
