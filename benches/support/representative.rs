@@ -344,12 +344,7 @@ fn registry_path(id: &str) -> (&'static str, String) {
     let domain = parts.next().expect("domain");
     let lang = parts.next().expect("lang");
     let name = parts.next().expect("name");
-    let ext = match lang {
-        "py" => "py",
-        "go" => "go",
-        "ts" => "ts",
-        _ => "sh",
-    };
+    // The language is also the file's extension.
     let lang: &'static str = match lang {
         "py" => "py",
         "go" => "go",
@@ -358,7 +353,7 @@ fn registry_path(id: &str) -> (&'static str, String) {
     };
     (
         lang,
-        format!("/home/dev/fn_registry/functions/{lang}/{domain}/{name}.{ext}"),
+        format!("/home/dev/fn_registry/functions/{lang}/{domain}/{name}.{lang}"),
     )
 }
 
