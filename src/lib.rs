@@ -20,10 +20,12 @@
 //!    and registry.db as call_monitor uses it.
 //! 7. [`insight`] — from telemetry back to the registry: snapshot, sequences,
 //!    heredoc patterns, proposals, and the scheduled pass.
-//! 8. [`run`] — `replay` and the daemon, their set-up, and their lifecycle
+//! 8. [`see`] — what the database holds, shown to a person: the dashboard
+//!    (`serve`: read-only views over HTTP, live) and the HTML report.
+//! 9. [`run`] — `replay` and the daemon, their set-up, and their lifecycle
 //!    (shutdown and reload as events on one [`Control`]).
-//! 9. [`cli`] — argument parsing, logging and exit codes; one library call
-//!    per command.
+//! 10. [`cli`] — argument parsing, logging and exit codes; one library call
+//!     per command.
 //!
 //! # Dependency rule
 //! A stage imports only stages above it in this list, with one more
@@ -40,6 +42,7 @@ pub mod ingest;
 pub mod insight;
 pub mod recognise;
 pub mod run;
+pub mod see;
 pub mod spool;
 pub mod store;
 

@@ -67,6 +67,43 @@ pub enum Command {
     /// Add `call_monitor hook` to a Claude Code settings file (idempotent,
     /// keeps a backup and your own hooks)
     InstallHooks(InstallHooksArgs),
+    /// Serve the dashboard: read-only, live views of the database in a
+    /// browser (loopback by default)
+    Serve(ServeArgs),
+    /// Write the dashboard's views into one self-contained HTML file
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; anything but loopback needs --token
+    #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Require this secret (16+ characters): `Authorization: Bearer …`, or
+    /// `?token=…` once in a browser (it then becomes a cookie). Prefer the
+    /// environment variable: arguments are visible to other users in `ps`
+    #[arg(
+        long,
+        env = "CALL_MONITOR_TOKEN",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub token: Option<String>,
+    /// A host name the dashboard may be reached by besides localhost and IP
+    /// addresses (DNS-rebinding defence: other `Host` headers are refused);
+    /// repeatable
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// How often sequences are mined again while the data changes
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DUR")]
+    pub sequences_every: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write (replaced whole)
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, Args)]

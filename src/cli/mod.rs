@@ -19,9 +19,12 @@ use clap::Parser;
 use crate::capture::install::{self, InstallError, Installed};
 use crate::insight::{self, InsightError};
 use crate::run::{self, Control, DaemonConfig, RunError, Sources};
+use crate::see::{self, ReportError, ServeConfig, ServeError};
 use crate::store::{self, InitError, StatusError};
 pub use args::{Cli, Command};
-use args::{DaemonArgs, InstallHooksArgs, PatternsArgs, ProposeArgs, SequencesArgs, StatusArgs};
+use args::{
+    DaemonArgs, InstallHooksArgs, PatternsArgs, ProposeArgs, SequencesArgs, ServeArgs, StatusArgs,
+};
 
 /// A failure: its Display is the one line printed before the exit code.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,10 @@ pub enum CliError {
     Insight(#[from] InsightError),
     #[error(transparent)]
     InstallHooks(#[from] InstallError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
     #[error("cannot install the signal handlers: {0}")]
     Signals(std::io::Error),
     #[error("cannot encode the report as JSON: {0}")]
@@ -48,7 +55,7 @@ pub enum CliError {
 impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
-            CliError::MissingOption(_) => 2,
+            CliError::MissingOption(_) | CliError::Serve(ServeError::Listen(_)) => 2,
             _ => 1,
         }
     }
@@ -66,7 +73,10 @@ pub fn main() -> ExitCode {
     if !matches!(cli.command, Command::Hook) {
         init_logging(&cli.command);
     }
-    if !matches!(cli.command, Command::Hook | Command::Daemon(_)) {
+    if !matches!(
+        cli.command,
+        Command::Hook | Command::Daemon(_) | Command::Serve(_)
+    ) {
         end_quietly_on_closed_stdout();
     }
     match run(cli) {
@@ -94,7 +104,7 @@ fn end_quietly_on_closed_stdout() {
 
 /// The daemon logs its lifecycle at `info`; one-shot commands only warn.
 fn init_logging(command: &Command) {
-    let default = if matches!(command, Command::Daemon(_)) {
+    let default = if matches!(command, Command::Daemon(_) | Command::Serve(_)) {
         "info"
     } else {
         "warn"
@@ -151,6 +161,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Patterns(args) => patterns(&db, &args)?,
         Command::Propose(args) => propose(&db, registry, &args)?,
         Command::InstallHooks(args) => install_hooks(&args, cli.spool.as_deref())?,
+        Command::Serve(args) => serve(db, registry, spool, args)?,
+        Command::Report(args) => {
+            println!(
+                "{}",
+                see::write_report(&db, registry, Some(&spool), &args.html)?
+            )
+        }
     }
     Ok(())
 }
@@ -188,6 +205,39 @@ fn daemon(db: PathBuf, sources: Sources, args: DaemonArgs) -> Result<(), CliErro
     let result = run::daemon(config, &control);
     // Ends the signal thread when the daemon stopped by itself (an error).
     control.shutdown("the daemon ended");
+    signals.join();
+    result?;
+    Ok(())
+}
+
+/// The dashboard until SIGTERM/SIGINT; its address is printed once bound.
+fn serve(
+    db: PathBuf,
+    registry: Option<&Path>,
+    spool: PathBuf,
+    args: ServeArgs,
+) -> Result<(), CliError> {
+    let control = Control::new();
+    let signals = run::forward_signals(&control).map_err(CliError::Signals)?;
+    let config = ServeConfig {
+        db,
+        registry: registry.map(Path::to_path_buf),
+        spool: Some(spool),
+        listen: args.listen,
+        token: args.token,
+        allowed_hosts: args.allow_hosts,
+        sequences_every: args.sequences_every,
+    };
+    let with_token = config.token.is_some();
+    let result = run::serve::run(config, &control, |addr| {
+        let hint = if with_token {
+            " (add ?token=YOUR_TOKEN once)"
+        } else {
+            ""
+        };
+        println!("dashboard at http://{addr}/{hint}");
+    });
+    control.shutdown("the dashboard ended");
     signals.join();
     result?;
     Ok(())

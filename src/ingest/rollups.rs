@@ -9,7 +9,8 @@
 //! trigger copies every page it touches to a statement journal first —
 //! measured 4× slower per insert (migration 007). So the ingester does it:
 //! every call write reports the row before and after ([`CallRow`]), and
-//! every new write its function, to a [`Pending`] set of deltas, which is
+//! every new write its function, to a [`Pending`] set of deltas (also kept
+//! per day across functions, `call_day_durations`, migration 011), which is
 //! added to the rollup tables at the end of the transaction, together with
 //! the rows. The same deltas keep each session's call tallies
 //! (`session_calls`, migration 009), which session health is computed from.
@@ -122,6 +123,8 @@ pub struct Pending {
     sessions: HashMap<String, SessionSums>,
     /// New `code_writes` rows per function (`function_counts.writes`).
     writes: HashMap<String, i64>,
+    /// Call durations per day and bucket (`call_day_durations`).
+    day_durations: HashMap<String, HashMap<i64, i64>>,
     calls: i64,
     events: i64,
 }
@@ -186,7 +189,11 @@ impl Pending {
         function.total.add(delta);
         slot(&mut function.days, day_of(&row.ts)).add(delta);
         if let Some(duration) = row.duration_ms {
-            *function.durations.entry(bucket(duration)).or_default() += sign;
+            let lo = bucket(duration);
+            *function.durations.entry(lo).or_default() += sign;
+            *slot(&mut self.day_durations, day_of(&row.ts))
+                .entry(lo)
+                .or_default() += sign;
         }
     }
 
@@ -246,6 +253,21 @@ impl Pending {
                 }
             }
         }
+        if !self.day_durations.is_empty() {
+            let mut add = tx.prepare_cached(ADD_DAY_DURATION)?;
+            for (day, buckets) in self.day_durations.drain() {
+                for (lo, n) in buckets {
+                    if n == 0 {
+                        continue;
+                    }
+                    add.execute((&day, lo, n))?;
+                    if n < 0 {
+                        tx.prepare_cached(DROP_EMPTY_DAY_DURATION)?
+                            .execute((&day, lo))?;
+                    }
+                }
+            }
+        }
         if !self.sessions.is_empty() {
             let mut add_session = tx.prepare_cached(ADD_SESSION)?;
             for (session_id, d) in self.sessions.drain() {
@@ -289,6 +311,10 @@ const DROP_EMPTY_DAY: &str =
     "DELETE FROM call_days WHERE function_id = ?1 AND day = ?2 AND calls = 0";
 const DROP_EMPTY_DURATION: &str =
     "DELETE FROM call_durations WHERE function_id = ?1 AND lo = ?2 AND n = 0";
+const ADD_DAY_DURATION: &str = "INSERT INTO call_day_durations (day, lo, n) VALUES (?1, ?2, ?3)
+     ON CONFLICT DO UPDATE SET n = n + excluded.n";
+const DROP_EMPTY_DAY_DURATION: &str =
+    "DELETE FROM call_day_durations WHERE day = ?1 AND lo = ?2 AND n = 0";
 const ADD_SESSION: &str = "INSERT INTO session_calls (session_id, calls, mcp, failed, finished)
      VALUES (?1, ?2, ?3, ?4, ?5)
      ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, mcp = mcp + excluded.mcp,

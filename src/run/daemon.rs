@@ -58,6 +58,7 @@ use tracing::{debug, info, warn};
 
 use super::control::{Control, Event};
 use super::sources::{load_recogniser, Sources};
+use crate::contract::timefmt;
 use crate::ingest::{FileOutcome, IngestError, IngestStats, Ingestor};
 use crate::insight;
 use crate::spool::{self, Retired};
@@ -227,6 +228,7 @@ fn ingest_loop(
 ) -> IngestStats {
     let mut retries = retry_delays();
     let mut transcripts_due = std::time::Instant::now();
+    let mut state = StateNote::new(&config.spool);
     while !control.is_shut_down() {
         if reload.swap(false, Ordering::SeqCst) {
             reload_classification(&mut ingestor, &config.sources);
@@ -240,12 +242,14 @@ fn ingest_loop(
         if let Err(e) = pass(&mut ingestor, config, control) {
             let delay = retries.next().unwrap_or(RETRY_MAX);
             warn!(error = %e, retry_in = ?delay, "cannot store; nothing is lost, backing off");
+            state.backing_off(delay, &e.to_string());
             if !sleep_unless_stopped(delay, control, woken) {
                 break;
             }
             continue;
         }
         retries = retry_delays();
+        state.passed();
         match woken.recv_timeout(config.rescan) {
             Ok(()) => {
                 std::thread::sleep(SETTLE);
@@ -255,7 +259,74 @@ fn ingest_loop(
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
+    state.stopped();
     ingestor.totals()
+}
+
+/// The daemon's state as the dashboard reads it (`spool/daemon.json`):
+/// written when it changes (backing off, recovered, stopped) and at most
+/// every [`StateNote::HEARTBEAT`] otherwise, atomically (a temporary file
+/// renamed). A failure to write it is only logged once: it is a courtesy.
+struct StateNote {
+    path: PathBuf,
+    started_at: String,
+    backing_off: bool,
+    written: Option<std::time::Instant>,
+    warned: bool,
+}
+
+impl StateNote {
+    const HEARTBEAT: Duration = Duration::from_secs(15);
+
+    fn new(spool: &std::path::Path) -> Self {
+        StateNote {
+            path: spool.join(spool::DAEMON_STATE),
+            started_at: timefmt::now(),
+            backing_off: false,
+            written: None,
+            warned: false,
+        }
+    }
+
+    fn passed(&mut self) {
+        let due = self.written.is_none_or(|w| w.elapsed() >= Self::HEARTBEAT);
+        if self.backing_off || due {
+            self.backing_off = false;
+            self.write("ingesting", None, None);
+        }
+    }
+
+    fn backing_off(&mut self, delay: Duration, error: &str) {
+        self.backing_off = true;
+        self.write("backing_off", Some(delay), Some(error));
+    }
+
+    fn stopped(&mut self) {
+        self.write("stopped", None, None);
+    }
+
+    fn write(&mut self, state: &str, retry_in: Option<Duration>, error: Option<&str>) {
+        let note = serde_json::json!({
+            "state": state,
+            "pid": std::process::id(),
+            "started_at": self.started_at,
+            "updated_at": timefmt::now(),
+            "retry_in_ms": retry_in.map(|d| d.as_millis() as u64),
+            "last_error": error,
+        });
+        let dir = self.path.parent().unwrap_or(std::path::Path::new("."));
+        let written = tempfile::NamedTempFile::new_in(dir).and_then(|mut file| {
+            std::io::Write::write_all(&mut file, note.to_string().as_bytes())?;
+            file.persist(&self.path).map_err(|e| e.error)?;
+            Ok(())
+        });
+        self.written = Some(std::time::Instant::now());
+        if let Err(e) = written {
+            if !std::mem::replace(&mut self.warned, true) {
+                warn!(path = %self.path.display(), error = %e, "cannot write the daemon's state note");
+            }
+        }
+    }
 }
 
 /// Imports the new lines of the transcripts under `dir`; what fails is

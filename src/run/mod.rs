@@ -4,6 +4,7 @@
 //! - [`replay`]: ingest spool files once, through the daemon's engine.
 //! - [`daemon`]: tail the spool, run insight passes on a schedule, until
 //!   its [`Control`] is shut down.
+//! - [`serve`]: the dashboard's lifecycle (its views are [`crate::see`]).
 //! - [`Control`] / [`forward_signals`]: shutdown and reload as events on
 //!   one path; the binary forwards SIGTERM/SIGINT/SIGHUP to it, a test
 //!   sends them itself.
@@ -15,6 +16,7 @@
 mod control;
 mod daemon;
 mod replay;
+pub mod serve;
 mod signals;
 mod sources;
 mod transcripts;

@@ -64,6 +64,11 @@ pub const QUARANTINE_DIR: &str = "quarantine";
 /// Extension of spool files.
 pub const EXTENSION: &str = "jsonl";
 
+/// The daemon's note about itself in the spool directory (its state, its
+/// back-off, when it last passed), read by the dashboard's pipeline
+/// health. Not a spool file: it does not end in `.jsonl`.
+pub const DAEMON_STATE: &str = "daemon.json";
+
 /// How often a writer starts over (step 3) before giving up. Each retry
 /// means the daemon deleted the file in a window of microseconds; several in
 /// a row do not happen outside of tests that try to provoke them.

@@ -69,6 +69,12 @@ pub enum OpenError {
     },
     #[error("cannot migrate database {path}: {source}")]
     Migrate { path: String, source: MigrateError },
+    #[error("database {path} has schema {found}, this binary reads {expected}: run `call_monitor init --db {path}` (or the newer call_monitor that wrote it)")]
+    SchemaMismatch {
+        path: String,
+        found: u32,
+        expected: u32,
+    },
 }
 
 /// An open, configured, up-to-date `operations.db`.
@@ -141,6 +147,42 @@ impl Database {
     pub fn migration(&self) -> &MigrationOutcome {
         &self.migration
     }
+}
+
+/// Opens `path` for reading only (`mode=ro` and `query_only`): the
+/// dashboard's connections, which must never write, not even a migration.
+/// The schema must be this binary's: an older one is refused with the
+/// command that upgrades it, rather than read wrongly.
+pub fn open_read_only(path: &Path) -> Result<Connection, OpenError> {
+    let shown = path.display().to_string();
+    if !path.exists() {
+        return Err(OpenError::NotFound { path: shown });
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|source| OpenError::Open {
+        path: shown.clone(),
+        source,
+    })?;
+    let fail = |source| classify(&shown, source);
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+    conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -8192;")
+        .map_err(fail)?;
+    let found: u32 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(fail)?;
+    let expected = migrations::MIGRATIONS.len() as u32;
+    if found != expected {
+        return Err(OpenError::SchemaMismatch {
+            path: shown,
+            found,
+            expected,
+        });
+    }
+    Ok(conn)
 }
 
 /// Creates an empty `0600` file (and missing parent directories, `0700`), so
@@ -257,6 +299,29 @@ mod tests {
             !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
             "{options:?}"
         );
+    }
+
+    #[test]
+    fn read_only_connections_cannot_write_and_want_the_current_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ops.db");
+        let db = Database::open(&path, Missing::Create).unwrap();
+        let reader = open_read_only(&path).unwrap();
+        let err = reader
+            .execute("DELETE FROM sessions", [])
+            .expect_err("a read-only connection wrote");
+        assert!(err.to_string().contains("readonly"), "{err}");
+        let older = migrations::MIGRATIONS.len() as u32 - 1;
+        db.conn()
+            .execute("DELETE FROM schema_migrations WHERE version > ?1", [older])
+            .unwrap();
+        let err = open_read_only(&path).unwrap_err();
+        assert!(
+            matches!(err, OpenError::SchemaMismatch { found, .. } if found == older),
+            "{err}"
+        );
+        let missing = open_read_only(&dir.path().join("none.db")).unwrap_err();
+        assert!(matches!(missing, OpenError::NotFound { .. }), "{missing}");
     }
 
     #[test]

@@ -84,6 +84,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "tool_uses",
         sql: include_str!("../../migrations/010_tool_uses.sql"),
     },
+    Migration {
+        version: 11,
+        name: "day_durations",
+        sql: include_str!("../../migrations/011_day_durations.sql"),
+    },
 ];
 
 /// What [`apply`] did.
@@ -262,7 +267,8 @@ fn rebuild_block(sql: &'static str) -> &'static str {
 
 /// Recomputes every rollup the ingester keeps from the rows, in one
 /// transaction: the function rollups (migration 005), then the session
-/// tallies (009), the tool rollups and session tool tallies (010). For
+/// tallies (009), the tool rollups and session tool tallies (010), the
+/// per-day duration histogram (011). For
 /// rows written by something else than the ingester (a manual fix with
 /// `sqlite3`).
 pub fn rebuild_rollups(conn: &Connection) -> rusqlite::Result<()> {
@@ -275,6 +281,9 @@ pub fn rebuild_rollups(conn: &Connection) -> rusqlite::Result<()> {
     )))?;
     tx.execute_batch(rebuild_block(include_str!(
         "../../migrations/010_tool_uses.sql"
+    )))?;
+    tx.execute_batch(rebuild_block(include_str!(
+        "../../migrations/011_day_durations.sql"
     )))?;
     tx.commit()
 }

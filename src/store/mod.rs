@@ -18,10 +18,10 @@ mod status;
 
 use std::path::Path;
 
-pub use db::{Database, Missing, OpenError, BUSY_TIMEOUT};
+pub use db::{open_read_only, Database, Missing, OpenError, BUSY_TIMEOUT};
 pub use migrations::{rebuild_rollups, MigrationOutcome};
 pub use registry::RegistryError;
-pub use status::{StatusError, StatusReport, NO_CALLS};
+pub use status::{totals, StatusError, StatusReport, Totals, NO_CALLS};
 
 /// What `init` did.
 #[derive(Debug)]

@@ -91,6 +91,19 @@ pub fn open(path: &Path, access: Access) -> Result<Connection, RegistryError> {
     Ok(conn)
 }
 
+/// Every function id in registry.db, sorted (the dashboard's orphans).
+pub fn function_ids(path: &Path) -> Result<Vec<String>, RegistryError> {
+    let conn = open(path, Access::ReadOnly)?;
+    let sqlite = |source| RegistryError::sqlite(path, source);
+    let mut stmt = conn
+        .prepare("SELECT id FROM functions ORDER BY id")
+        .map_err(sqlite)?;
+    let ids = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(sqlite)?;
+    ids.collect::<Result<_, _>>().map_err(sqlite)
+}
+
 /// Reads functions, apps and their links from registry.db.
 pub fn read_catalog(path: &Path) -> Result<Catalog, RegistryError> {
     let conn = open(path, Access::ReadOnly)?;

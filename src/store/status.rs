@@ -95,26 +95,7 @@ pub fn collect(
     top: usize,
 ) -> Result<StatusReport, StatusError> {
     let tx = conn.transaction()?;
-    let totals = tx.query_row(
-        // Counted by triggers (migration 005): COUNT(*) would scan millions of rows.
-        "SELECT COALESCE(SUM(n * (tbl = 'events')), 0), COALESCE(SUM(n * (tbl = 'sessions')), 0),
-                COALESCE(SUM(n * (tbl = 'calls')), 0), COALESCE(SUM(n * (tbl = 'violations')), 0),
-                COALESCE(SUM(n * (tbl = 'quarantine')), 0),
-                (SELECT COALESCE(SUM(t.uses), 0) FROM tool_totals t
-                 JOIN tool_members m ON m.stat_key = t.tool_name AND m.tool_name = t.tool_name)
-         FROM row_counts",
-        [],
-        |r| {
-            Ok(Totals {
-                events: r.get(0)?,
-                sessions: r.get(1)?,
-                calls: r.get(2)?,
-                violations: r.get(3)?,
-                quarantined: r.get(4)?,
-                tool_uses: r.get(5)?,
-            })
-        },
-    )?;
+    let totals = totals(&tx)?;
     let limit = i64::try_from(top).unwrap_or(i64::MAX);
     let top_functions = query_all(
         &tx,
@@ -188,6 +169,31 @@ pub fn collect(
         top_violations,
         message,
     })
+}
+
+/// The table totals, from the trigger-kept row counts and tool rollups (a
+/// `COUNT(*)` would scan millions of rows).
+pub fn totals(conn: &Connection) -> rusqlite::Result<Totals> {
+    conn.query_row(
+        // Counted by triggers (migration 005): COUNT(*) would scan millions of rows.
+        "SELECT COALESCE(SUM(n * (tbl = 'events')), 0), COALESCE(SUM(n * (tbl = 'sessions')), 0),
+                COALESCE(SUM(n * (tbl = 'calls')), 0), COALESCE(SUM(n * (tbl = 'violations')), 0),
+                COALESCE(SUM(n * (tbl = 'quarantine')), 0),
+                (SELECT COALESCE(SUM(t.uses), 0) FROM tool_totals t
+                 JOIN tool_members m ON m.stat_key = t.tool_name AND m.tool_name = t.tool_name)
+         FROM row_counts",
+        [],
+        |r| {
+            Ok(Totals {
+                events: r.get(0)?,
+                sessions: r.get(1)?,
+                calls: r.get(2)?,
+                violations: r.get(3)?,
+                quarantined: r.get(4)?,
+                tool_uses: r.get(5)?,
+            })
+        },
+    )
 }
 
 fn query_all<T>(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Each stage and the stages its non-test code may import (besides
 /// itself). The order of the data: contract → capture → spool → recognise
-/// → ingest → store → insight → run → cli. Capture writes into the spool,
+/// → ingest → store → insight → see → run → cli. Capture writes into the spool,
 /// so it may use the spool's writer; recognition is pure (the contract
 /// only); ingestion never sees insight; the store builds recognition's
 /// catalog from registry.db.
@@ -20,6 +20,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
     ("ingest", &["contract", "capture", "spool", "recognise"]),
     ("store", &["contract", "recognise"]),
     ("insight", &["contract", "recognise", "store"]),
+    ("see", &["contract", "spool", "store", "insight"]),
     (
         "run",
         &[
@@ -30,6 +31,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
             "ingest",
             "store",
             "insight",
+            "see",
         ],
     ),
     (
@@ -42,6 +44,7 @@ const MAY_IMPORT: &[(&str, &[&str])] = &[
             "ingest",
             "store",
             "insight",
+            "see",
             "run",
         ],
     ),

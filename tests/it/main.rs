@@ -1,8 +1,10 @@
 //! Integration tests, one binary (one link) for all of them.
 
 mod bash_props;
+mod browser;
 mod classification;
 mod cli;
+mod dashboard;
 mod faults;
 mod function_stats;
 mod fuzz_regressions;

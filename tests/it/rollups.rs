@@ -495,6 +495,7 @@ fn rollup_tables(conn: &Connection) -> Vec<Vec<Value>> {
         "SELECT 'day', function_id, day, calls, errors, finished, duration_sum, durations FROM call_days ORDER BY 2, 3",
         "SELECT 'total', function_id, '', calls, errors, finished, duration_sum, durations FROM call_totals ORDER BY 2",
         "SELECT 'duration', function_id, lo, n, 0, 0, 0, 0 FROM call_durations ORDER BY 2, 3",
+        "SELECT 'day_duration', day, lo, n, 0, 0, 0, 0 FROM call_day_durations ORDER BY 2, 3",
         "SELECT 'count', tbl, n, 0, 0, 0, 0, 0 FROM row_counts ORDER BY 2",
         "SELECT 'session', session_id, calls, mcp, failed, finished, 0, 0 FROM session_calls ORDER BY 2",
     ] {

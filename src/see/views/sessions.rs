@@ -1,0 +1,129 @@
+//! The sessions page (health, MCP share, filters) and one session's
+//! timeline.
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::{Filter, Table};
+
+/// The condition a session must meet to pass a [`Filter`], over
+/// [`params`]: `?1`/`?2` the range on `started_at`, `?3` host, `?4` cwd,
+/// each ignored when NULL.
+pub(super) const MATCHES: &str =
+    "(?1 IS NULL OR started_at >= ?1) AND (?2 IS NULL OR started_at < ?2)
+     AND (?3 IS NULL OR host = ?3) AND (?4 IS NULL OR cwd = ?4)";
+
+/// The parameters of [`MATCHES`].
+pub(super) fn params(filter: &Filter) -> Vec<Option<String>> {
+    vec![
+        filter.from.as_ref().map(|_| filter.start_ts()),
+        filter.to.as_ref().map(|_| filter.end_ts()),
+        filter.host.clone(),
+        filter.cwd.clone(),
+    ]
+}
+
+/// How many sessions the list shows (the newest).
+pub const SESSION_LIMIT: i64 = 500;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Sessions {
+    /// Sessions matching the filter (the list shows the newest
+    /// [`SESSION_LIMIT`]).
+    pub matching: i64,
+    pub sessions: Table,
+    /// Every host and the sessions it ran (for the filter).
+    pub hosts: Table,
+    /// The 50 busiest working directories.
+    pub cwds: Table,
+}
+
+/// Honours every filter field.
+pub fn sessions(conn: &Connection, filter: &Filter) -> rusqlite::Result<Sessions> {
+    let params = params(filter);
+    let matching = conn.query_row(
+        &format!("SELECT COUNT(*) FROM sessions WHERE {MATCHES}"),
+        rusqlite::params_from_iter(&params),
+        |r| r.get(0),
+    )?;
+    let mut with_limit = params.clone();
+    with_limit.push(Some(SESSION_LIMIT.to_string()));
+    let sessions = Table::query(
+        conn,
+        &format!(
+            "SELECT session_id, host, cwd, started_at, ended_at, health_score, mcp_ratio,
+                    prompts, tool_uses, tool_failures, subagents, model,
+                    COALESCE((SELECT calls FROM session_calls c WHERE c.session_id = s.session_id), 0) AS calls
+             FROM sessions s WHERE {MATCHES}
+             ORDER BY started_at DESC, session_id LIMIT CAST(?5 AS INTEGER)"
+        ),
+        rusqlite::params_from_iter(&with_limit),
+    )?;
+    let hosts = Table::query(
+        conn,
+        "SELECT COALESCE(host, 'unknown') AS host, COUNT(*) AS sessions
+         FROM sessions GROUP BY 1 ORDER BY sessions DESC, host",
+        [],
+    )?;
+    let cwds = Table::query(
+        conn,
+        "SELECT cwd, COUNT(*) AS sessions FROM sessions WHERE cwd IS NOT NULL
+         GROUP BY cwd ORDER BY sessions DESC, cwd LIMIT 50",
+        [],
+    )?;
+    Ok(Sessions {
+        matching,
+        sessions,
+        hosts,
+        cwds,
+    })
+}
+
+/// How many tool uses one session's timeline shows (the first).
+pub const TIMELINE_LIMIT: i64 = 5000;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SessionDetail {
+    /// Its `sessions` row (empty for an unknown id).
+    pub session: Table,
+    /// Its tool uses in time order: `ts, tool_name, duration_ms, success,
+    /// interrupted, agent_id, agent_type`.
+    pub timeline: Table,
+    /// Its registry calls in time order.
+    pub calls: Table,
+    /// The subagents it ran: `agent_id, agent_type, tool_uses, first_ts, last_ts`.
+    pub subagents: Table,
+    pub violations: Table,
+}
+
+impl SessionDetail {
+    pub fn is_unknown(&self) -> bool {
+        self.session.is_empty() && self.timeline.is_empty()
+    }
+}
+
+pub fn session_detail(conn: &Connection, session_id: &str) -> rusqlite::Result<SessionDetail> {
+    let limit = TIMELINE_LIMIT.to_string();
+    let one = |sql: &str| Table::query(conn, sql, [session_id]);
+    Ok(SessionDetail {
+        session: one("SELECT * FROM sessions WHERE session_id = ?1")?,
+        timeline: Table::query(
+            conn,
+            "SELECT ts, tool_name, duration_ms, success, interrupted, agent_id, agent_type
+             FROM tool_uses WHERE session_id = ?1 ORDER BY ts, id LIMIT CAST(?2 AS INTEGER)",
+            [session_id, limit.as_str()],
+        )?,
+        calls: one(
+            "SELECT ts, function_id, tool_used, duration_ms, success, error_class, agent_id
+             FROM calls WHERE session_id = ?1 ORDER BY ts, id",
+        )?,
+        subagents: one(
+            "SELECT agent_id, MAX(agent_type) AS agent_type, COUNT(*) AS tool_uses,
+                    MIN(ts) AS first_ts, MAX(ts) AS last_ts
+             FROM tool_uses WHERE session_id = ?1 AND agent_id IS NOT NULL
+             GROUP BY agent_id ORDER BY first_ts",
+        )?,
+        violations: one("SELECT ts, rule_id, severity, function_id FROM violations
+             WHERE session_id = ?1 ORDER BY ts, id")?,
+    })
+}
