@@ -126,6 +126,26 @@ impl Served {
     }
 }
 
+impl Served {
+    /// SIGTERM; the exit code once it is gone.
+    pub fn terminate(mut self) -> Option<i32> {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "serve did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -568,4 +588,21 @@ fn the_report_is_one_file_with_every_view_and_inert_ids() {
             "{view} missing from the report"
         );
     }
+}
+
+#[test]
+fn sigterm_stops_it_cleanly_even_with_a_live_stream_open() {
+    let (scratch, _) = fixture();
+    let served = Served::start(&scratch, &[]);
+    let mut live = TcpStream::connect(served.addr).unwrap();
+    write!(
+        live,
+        "GET /api/live HTTP/1.1\r\nhost: {}\r\n\r\n",
+        served.addr
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    live.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert_eq!(served.terminate(), Some(0));
 }
