@@ -371,7 +371,7 @@ const VIEWS = {
     const shown = [...det.sequences].sort((a, b) => (b.proposed - a.proposed) || (b.support - a.support));
     return [
       el("h1", {}, "Sequences"),
-      el("p", { class: "note" }, `${det.sequences.length} sequences with support ≥ ${det.min_support} over ${num(det.sessions)} sessions; mined ${when(s.mined.mined_at)}. Proposed: significant at q ≤ ${det.fdr} with lift ≥ ${det.min_lift} (or excess ≥ ${det.min_excess} of sessions).`),
+      el("p", { class: "note" }, `${num(s.mined.total === undefined ? det.sequences.length : s.mined.total)} sequences (the ${det.sequences.length} most telling listed) with support ≥ ${det.min_support} over ${num(det.sessions)} sessions; mined ${when(s.mined.mined_at)}. Proposed: significant at q ≤ ${det.fdr} with lift ≥ ${det.min_lift} (or excess ≥ ${det.min_excess} of sessions).`),
       panel("Graph of the top sequences (edge width: support)", sequenceGraph(shown.slice(0, 25))),
       panel(null, table("sequences", shown, seqCols())),
     ];

@@ -82,8 +82,8 @@ fn main() {
         "sequences mined in the background in {:.1} s (served from memory)",
         mined.elapsed().as_secs_f64()
     );
-    let top = first_value(&get(addr, "/api/functions").1, "function_id");
-    let session = first_value(&get(addr, "/api/sessions").1, "session_id");
+    let top = first_value(&get(addr, "/api/functions").1, "functions", "function_id");
+    let session = first_value(&get(addr, "/api/sessions").1, "sessions", "session_id");
     let paths = [
         "/api/overview".to_string(),
         "/api/overview?from=2026-06-01&to=2026-06-30&host=host-1".into(),
@@ -111,7 +111,7 @@ fn main() {
             let started = Instant::now();
             let (timing, body) = get(addr, path);
             wall_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-            assert!(!body.contains("\"error\""), "{path}: {body}");
+            assert!(!body.contains("\"error\":\""), "{path}: {body}");
             server_ms.push(timing.unwrap_or(f64::NAN));
         }
         let (s50, s_max) = median_max(&mut server_ms);
@@ -134,14 +134,10 @@ fn median_max(values: &mut [f64]) -> (f64, f64) {
     (values[values.len() / 2], values[values.len() - 1])
 }
 
-/// The first value of `key` in a JSON answer (enough for ids).
-fn first_value(body: &str, key: &str) -> String {
+/// The value of `key` in the first row of the answer's `table`.
+fn first_value(body: &str, table: &str, key: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(body).expect("json");
-    let rows = value
-        .as_object()
-        .and_then(|o| o.values().find_map(|v| v.as_array()))
-        .expect("a table");
-    rows[0][key].as_str().expect("an id").to_string()
+    value[table][0][key].as_str().expect("an id").to_string()
 }
 
 /// GET over a fresh connection: the `Server-Timing` in ms and the body.

@@ -189,10 +189,9 @@ impl Pending {
         function.total.add(delta);
         slot(&mut function.days, day_of(&row.ts)).add(delta);
         if let Some(duration) = row.duration_ms {
-            let lo = bucket(duration);
-            *function.durations.entry(lo).or_default() += sign;
+            *function.durations.entry(bucket(duration)).or_default() += sign;
             *slot(&mut self.day_durations, day_of(&row.ts))
-                .entry(lo)
+                .entry(day_bucket(duration))
                 .or_default() += sign;
         }
     }
@@ -340,9 +339,29 @@ static BUCKETS: LazyLock<Vec<i64>> = LazyLock::new(|| {
     bounds
 });
 
+/// Lower bounds of the per-day buckets, as in `day_duration_buckets`
+/// (migration 011): 5 % wide.
+static DAY_BUCKETS: LazyLock<Vec<i64>> = LazyLock::new(|| {
+    let mut bounds = vec![0i64];
+    let mut lo = 0i64;
+    while lo < 9_000_000_000_000_000_000 {
+        lo += (lo / 20).max(1);
+        bounds.push(lo);
+    }
+    bounds
+});
+
 /// The lower bound of the bucket holding `duration_ms` (≥ 0).
 pub fn bucket(duration_ms: i64) -> i64 {
-    let bounds = &*BUCKETS;
+    lower_bound(&BUCKETS, duration_ms)
+}
+
+/// The lower bound of the per-day bucket holding `duration_ms` (≥ 0).
+pub fn day_bucket(duration_ms: i64) -> i64 {
+    lower_bound(&DAY_BUCKETS, duration_ms)
+}
+
+fn lower_bound(bounds: &[i64], duration_ms: i64) -> i64 {
     let at = bounds.partition_point(|&lo| lo <= duration_ms);
     bounds[at.saturating_sub(1)]
 }

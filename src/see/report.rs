@@ -100,7 +100,9 @@ fn collect(
     };
     let ids = super::server::registry_ids(registry);
     let functions = views::functions(conn, &all, ids.as_deref())?;
+    let started = std::time::Instant::now();
     let detection = sequences::detect(conn, SequenceParams::default())?;
+    let millis = started.elapsed().as_millis();
     for row in 0..functions.functions.len().min(DETAILS) {
         let Some(Value::String(id)) = functions.functions.get(row, "function_id") else {
             continue;
@@ -110,6 +112,7 @@ fn collect(
             .sequences
             .iter()
             .filter(|s| s.functions.contains(id))
+            .take(super::server::SEQUENCES_SHOWN)
             .cloned()
             .collect();
         put(api_path("functions", id), serde_json::to_value(detail)?);
@@ -138,9 +141,14 @@ fn collect(
         "/api/patterns".into(),
         serde_json::to_value(views::patterns(conn)?)?,
     );
+    let mined = super::server::MinedSequences {
+        mined_at: crate::contract::timefmt::now(),
+        millis,
+        detection,
+    };
     put(
         "/api/sequences".into(),
-        serde_json::json!({ "mined": { "mined_at": crate::contract::timefmt::now(), "detection": detection } }),
+        super::server::shown_sequences(&mined, super::server::SEQUENCES_SHOWN),
     );
     put(
         "/api/proposals".into(),

@@ -86,10 +86,10 @@ struct App {
 
 /// The last mining, served by `/api/sequences`.
 #[derive(Debug, Clone, Serialize)]
-struct MinedSequences {
-    mined_at: String,
-    millis: u128,
-    detection: Detection,
+pub(super) struct MinedSequences {
+    pub(super) mined_at: String,
+    pub(super) millis: u128,
+    pub(super) detection: Detection,
 }
 
 /// Serves until `shutdown` resolves; `on_ready` is told the bound address
@@ -388,12 +388,20 @@ async fn function_detail(
     if detail.is_unknown() {
         return Err(ApiError::NotFound(format!("no function {id:?} recorded")));
     }
-    if let Some(mined) = app.sequences.read().ok().and_then(|s| s.clone()) {
+    if let Some(mined) = app
+        .sequences
+        .read()
+        .ok()
+        .as_deref()
+        .and_then(Option::as_ref)
+    {
         detail.sequences = mined
             .detection
             .sequences
-            .into_iter()
+            .iter()
             .filter(|s| s.functions.contains(&id))
+            .take(SEQUENCES_SHOWN)
+            .cloned()
             .collect();
     }
     Ok(timed(Json(detail).into_response(), took))
@@ -458,9 +466,53 @@ async fn pipeline(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     app.json(move |c| views::pipeline(c, &sources)).await
 }
 
-async fn mined_sequences(State(app): State<Arc<App>>) -> Response {
-    let mined = app.sequences.read().ok().and_then(|s| s.clone());
-    Json(serde_json::json!({ "mined": mined })).into_response()
+/// How many sequences an answer lists: the proposed ones, then by
+/// support. A 10 M-call history mines ~140 000 sequences; no page shows
+/// them all.
+pub const SEQUENCES_SHOWN: usize = 500;
+
+#[derive(Debug, serde::Deserialize)]
+struct SequencesQuery {
+    limit: Option<usize>,
+}
+
+async fn mined_sequences(State(app): State<Arc<App>>, Query(q): Query<SequencesQuery>) -> Response {
+    let started = Instant::now();
+    let limit = q.limit.unwrap_or(SEQUENCES_SHOWN);
+    let answer = match app
+        .sequences
+        .read()
+        .ok()
+        .as_deref()
+        .and_then(Option::as_ref)
+    {
+        None => serde_json::json!({ "mined": null }),
+        Some(mined) => shown_sequences(mined, limit),
+    };
+    timed(Json(answer).into_response(), started.elapsed())
+}
+
+/// The answer of `/api/sequences`: the detection with its `limit` most
+/// telling sequences and the number mined (`total`).
+pub(super) fn shown_sequences(mined: &MinedSequences, limit: usize) -> serde_json::Value {
+    let all = &mined.detection.sequences;
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by(|&a, &b| {
+        (all[b].proposed, all[b].support)
+            .cmp(&(all[a].proposed, all[a].support))
+            .then(a.cmp(&b))
+    });
+    let shown: Vec<&crate::insight::Sequence> =
+        order.iter().take(limit).map(|&i| &all[i]).collect();
+    let d = &mined.detection;
+    serde_json::json!({ "mined": {
+        "mined_at": mined.mined_at, "millis": mined.millis, "total": all.len(),
+        "detection": {
+            "min_support": d.min_support, "max_gap_s": d.max_gap_s, "fdr": d.fdr,
+            "min_lift": d.min_lift, "min_excess": d.min_excess, "sessions": d.sessions,
+            "sequences": shown,
+        }
+    }})
 }
 
 /// Mines sequences at start and then every `sequences_every` when the

@@ -275,6 +275,26 @@ fn every_api_answer_equals_the_database() {
         .filter(|d| !d["p95_duration_ms"].is_null())
         .count();
     assert!(p95 > 0, "no day has a p95: {overview}");
+    for day in overview["days"].as_array().unwrap() {
+        let Some(shown) = day["p95_duration_ms"].as_i64() else {
+            continue;
+        };
+        // Nearest rank over the day's calls: within the 5 % bucket's half-width.
+        let mut durations: Vec<i64> = scratch
+            .read()
+            .prepare("SELECT duration_ms FROM calls WHERE function_id IS NOT NULL AND duration_ms IS NOT NULL AND ts LIKE ?1 || '%'")
+            .unwrap()
+            .query_map([day["day"].as_str().unwrap()], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        durations.sort_unstable();
+        let exact = durations[(95 * durations.len()).div_ceil(100) - 1];
+        assert!(
+            (shown - exact).abs() as f64 <= exact as f64 * 0.025 + 1.0,
+            "{day}: exact p95 {exact}"
+        );
+    }
 
     let functions = served.json("/api/functions");
     let rows = functions["functions"].as_array().unwrap();

@@ -39,6 +39,10 @@ pub fn overview(conn: &Connection, filter: &Filter) -> rusqlite::Result<Overview
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    // The p95 of each day in one ordered pass over its histogram (the
+    // primary key's order): the bucket where the running count reaches the
+    // nearest rank ceil(0.95 n), as function_stats does. Both sides are
+    // materialised once, never re-run per day.
     let days = Table::query(
         conn,
         "WITH d AS (
@@ -49,18 +53,22 @@ pub fn overview(conn: &Connection, filter: &Filter) -> rusqlite::Result<Overview
              SELECT d.day, 0, 0, SUM(d.uses), 0, 0
              FROM tool_days d
              JOIN tool_members m ON m.stat_key = d.tool_name AND m.tool_name = d.tool_name
-             WHERE d.day BETWEEN ?1 AND ?2 GROUP BY d.day)
-         SELECT d.day, SUM(calls) AS calls, SUM(errors) AS call_errors, SUM(uses) AS tool_uses,
-                ROUND(CAST(SUM(ds) AS REAL) / NULLIF(SUM(dn), 0), 1) AS mean_duration_ms,
-                -- As function_stats: the bucket where the running count
-                -- reaches the nearest rank ceil(0.95 n).
-                (SELECT q.rep FROM duration_buckets q WHERE q.lo = (
-                    SELECT lo FROM (
-                        SELECT h.lo, SUM(h.n) OVER (ORDER BY h.lo ROWS UNBOUNDED PRECEDING) AS upto
-                        FROM call_day_durations h WHERE h.day = d.day)
-                    WHERE upto >= (95 * (SELECT SUM(n) FROM call_day_durations WHERE day = d.day) + 99) / 100
-                    ORDER BY lo LIMIT 1)) AS p95_duration_ms
-         FROM d GROUP BY d.day ORDER BY d.day",
+             WHERE d.day BETWEEN ?1 AND ?2 GROUP BY d.day),
+         h AS (
+             SELECT day, lo,
+                    SUM(n) OVER (PARTITION BY day ORDER BY lo ROWS UNBOUNDED PRECEDING) AS upto,
+                    SUM(n) OVER (PARTITION BY day) AS total
+             FROM call_day_durations WHERE day BETWEEN ?1 AND ?2),
+         p AS MATERIALIZED (
+             SELECT day, MIN(lo) AS lo FROM h WHERE upto >= (95 * total + 99) / 100 GROUP BY day),
+         s AS MATERIALIZED (
+             SELECT day, SUM(calls) AS calls, SUM(errors) AS call_errors, SUM(uses) AS tool_uses,
+                    ROUND(CAST(SUM(ds) AS REAL) / NULLIF(SUM(dn), 0), 1) AS mean_duration_ms
+             FROM d GROUP BY day)
+         SELECT s.day, s.calls, s.call_errors, s.tool_uses, s.mean_duration_ms,
+                q.rep AS p95_duration_ms
+         FROM s LEFT JOIN p ON p.day = s.day LEFT JOIN day_duration_buckets q ON q.lo = p.lo
+         ORDER BY s.day",
         [filter.first_day(), filter.last_day()],
     )?;
     let health = Table::query(

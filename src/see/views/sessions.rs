@@ -41,11 +41,20 @@ pub struct Sessions {
 /// Honours every filter field.
 pub fn sessions(conn: &Connection, filter: &Filter) -> rusqlite::Result<Sessions> {
     let params = params(filter);
-    let matching = conn.query_row(
-        &format!("SELECT COUNT(*) FROM sessions WHERE {MATCHES}"),
-        rusqlite::params_from_iter(&params),
-        |r| r.get(0),
-    )?;
+    // Unfiltered, the trigger-kept row count answers without a scan.
+    let matching = if params.iter().all(Option::is_none) {
+        conn.query_row(
+            "SELECT COALESCE(SUM(n), 0) FROM row_counts WHERE tbl = 'sessions'",
+            [],
+            |r| r.get(0),
+        )?
+    } else {
+        conn.query_row(
+            &format!("SELECT COUNT(*) FROM sessions WHERE {MATCHES}"),
+            rusqlite::params_from_iter(&params),
+            |r| r.get(0),
+        )?
+    };
     let mut with_limit = params.clone();
     with_limit.push(Some(SESSION_LIMIT.to_string()));
     let sessions = Table::query(
@@ -102,6 +111,13 @@ impl SessionDetail {
     }
 }
 
+/// One session's tool uses (`?1`) through two indexes: the unique one
+/// holds those with a `tool_use_id`, `tool_uses_no_id` the others (old
+/// Claude Code versions). `session_id = ?1` alone would scan the table.
+const SESSION_TOOL_USES: &str =
+    "SELECT * FROM tool_uses WHERE session_id = ?1 AND tool_use_id IS NOT NULL
+     UNION ALL SELECT * FROM tool_uses WHERE session_id = ?1 AND tool_use_id IS NULL";
+
 pub fn session_detail(conn: &Connection, session_id: &str) -> rusqlite::Result<SessionDetail> {
     let limit = TIMELINE_LIMIT.to_string();
     let one = |sql: &str| Table::query(conn, sql, [session_id]);
@@ -109,20 +125,22 @@ pub fn session_detail(conn: &Connection, session_id: &str) -> rusqlite::Result<S
         session: one("SELECT * FROM sessions WHERE session_id = ?1")?,
         timeline: Table::query(
             conn,
-            "SELECT ts, tool_name, duration_ms, success, interrupted, agent_id, agent_type
-             FROM tool_uses WHERE session_id = ?1 ORDER BY ts, id LIMIT CAST(?2 AS INTEGER)",
+            &format!(
+                "SELECT ts, tool_name, duration_ms, success, interrupted, agent_id, agent_type
+                 FROM ({SESSION_TOOL_USES}) ORDER BY ts, id LIMIT CAST(?2 AS INTEGER)"
+            ),
             [session_id, limit.as_str()],
         )?,
         calls: one(
             "SELECT ts, function_id, tool_used, duration_ms, success, error_class, agent_id
              FROM calls WHERE session_id = ?1 ORDER BY ts, id",
         )?,
-        subagents: one(
+        subagents: one(&format!(
             "SELECT agent_id, MAX(agent_type) AS agent_type, COUNT(*) AS tool_uses,
                     MIN(ts) AS first_ts, MAX(ts) AS last_ts
-             FROM tool_uses WHERE session_id = ?1 AND agent_id IS NOT NULL
-             GROUP BY agent_id ORDER BY first_ts",
-        )?,
+             FROM ({SESSION_TOOL_USES}) WHERE agent_id IS NOT NULL
+             GROUP BY agent_id ORDER BY first_ts"
+        ))?,
         violations: one("SELECT ts, rule_id, severity, function_id FROM violations
              WHERE session_id = ?1 ORDER BY ts, id")?,
     })
