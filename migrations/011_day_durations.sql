@@ -9,7 +9,10 @@
 --                         Kept by the ingester with the other call rollups
 --                         (src/ingest/rollups.rs), rebuilt by
 --                         `init --rebuild-rollups`.
---   sessions_*            the sessions page: newest first, by host, by cwd.
+--   sessions_*            the sessions page: newest first, by host, by cwd;
+--                         the health distribution from an index alone.
+--   violations_rule       now covers ts and session_id: violations by rule
+--                         and by day are read from the index alone.
 --   tool_uses_no_id       a session's tool uses without a tool_use_id (old
 --                         Claude Code versions) — the unique index is partial
 --                         and does not hold them; with this one, a session's
@@ -38,6 +41,9 @@ CREATE TABLE call_day_durations (
 CREATE INDEX sessions_started ON sessions (started_at);
 CREATE INDEX sessions_host ON sessions (host, started_at);
 CREATE INDEX sessions_cwd ON sessions (cwd, started_at);
+CREATE INDEX sessions_health ON sessions (health_score);
+DROP INDEX violations_rule;
+CREATE INDEX violations_rule ON violations (rule_id, severity, ts, session_id);
 CREATE INDEX tool_uses_no_id ON tool_uses (session_id) WHERE tool_use_id IS NULL;
 DROP INDEX calls_function_errors;
 CREATE INDEX calls_function_errors ON calls (function_id, ts, error_class) WHERE success = 0;

@@ -6,21 +6,33 @@ use serde::Serialize;
 
 use super::{Filter, Table};
 
-/// The condition a session must meet to pass a [`Filter`], over
-/// [`params`]: `?1`/`?2` the range on `started_at`, `?3` host, `?4` cwd,
-/// each ignored when NULL.
-pub(super) const MATCHES: &str =
-    "(?1 IS NULL OR started_at >= ?1) AND (?2 IS NULL OR started_at < ?2)
-     AND (?3 IS NULL OR host = ?3) AND (?4 IS NULL OR cwd = ?4)";
-
-/// The parameters of [`MATCHES`].
-pub(super) fn params(filter: &Filter) -> Vec<Option<String>> {
-    vec![
-        filter.from.as_ref().map(|_| filter.start_ts()),
-        filter.to.as_ref().map(|_| filter.end_ts()),
-        filter.host.clone(),
-        filter.cwd.clone(),
-    ]
+/// The condition a session must meet to pass a [`Filter`] (`1` when
+/// nothing is set) and its parameters, `?1`, `?2`… Only the fields set are
+/// written into the SQL: `(?1 IS NULL OR host = ?1)` would keep SQLite
+/// from using the host, cwd and start indexes.
+pub(super) fn matching(filter: &Filter) -> (String, Vec<String>) {
+    let mut terms = Vec::new();
+    let mut params = Vec::new();
+    let mut add = |term: &str, value: String| {
+        params.push(value);
+        terms.push(format!("{term} ?{}", params.len()));
+    };
+    if filter.from.is_some() {
+        add("started_at >=", filter.start_ts());
+    }
+    if filter.to.is_some() {
+        add("started_at <", filter.end_ts());
+    }
+    if let Some(host) = &filter.host {
+        add("host =", host.clone());
+    }
+    if let Some(cwd) = &filter.cwd {
+        add("cwd =", cwd.clone());
+    }
+    if terms.is_empty() {
+        terms.push("1".into());
+    }
+    (terms.join(" AND "), params)
 }
 
 /// How many sessions the list shows (the newest).
@@ -40,9 +52,9 @@ pub struct Sessions {
 
 /// Honours every filter field.
 pub fn sessions(conn: &Connection, filter: &Filter) -> rusqlite::Result<Sessions> {
-    let params = params(filter);
+    let (condition, params) = matching(filter);
     // Unfiltered, the trigger-kept row count answers without a scan.
-    let matching = if params.iter().all(Option::is_none) {
+    let matching = if params.is_empty() {
         conn.query_row(
             "SELECT COALESCE(SUM(n), 0) FROM row_counts WHERE tbl = 'sessions'",
             [],
@@ -50,23 +62,21 @@ pub fn sessions(conn: &Connection, filter: &Filter) -> rusqlite::Result<Sessions
         )?
     } else {
         conn.query_row(
-            &format!("SELECT COUNT(*) FROM sessions WHERE {MATCHES}"),
+            &format!("SELECT COUNT(*) FROM sessions WHERE {condition}"),
             rusqlite::params_from_iter(&params),
             |r| r.get(0),
         )?
     };
-    let mut with_limit = params.clone();
-    with_limit.push(Some(SESSION_LIMIT.to_string()));
     let sessions = Table::query(
         conn,
         &format!(
             "SELECT session_id, host, cwd, started_at, ended_at, health_score, mcp_ratio,
                     prompts, tool_uses, tool_failures, subagents, model,
                     COALESCE((SELECT calls FROM session_calls c WHERE c.session_id = s.session_id), 0) AS calls
-             FROM sessions s WHERE {MATCHES}
-             ORDER BY started_at DESC, session_id LIMIT CAST(?5 AS INTEGER)"
+             FROM sessions s WHERE {condition}
+             ORDER BY started_at DESC, session_id LIMIT {SESSION_LIMIT}"
         ),
-        rusqlite::params_from_iter(&with_limit),
+        rusqlite::params_from_iter(&params),
     )?;
     let hosts = Table::query(
         conn,
