@@ -6,7 +6,10 @@
 
 // Errors seen by the page, for the browser tests (and anyone debugging).
 window.__cmErrors = [];
-window.addEventListener("error", (e) => window.__cmErrors.push(String(e.message)));
+// Capturing: a script, style or image that fails to load reports here too.
+window.addEventListener("error", (e) => window.__cmErrors.push(String(e.message || ("cannot load " + (e.target && (e.target.src || e.target.href))))), true);
+const consoleError = console.error.bind(console);
+console.error = (...args) => { window.__cmErrors.push(args.map(String).join(" ")); consoleError(...args); };
 window.addEventListener("unhandledrejection", (e) => window.__cmErrors.push(String(e.reason)));
 document.addEventListener("securitypolicyviolation", (e) =>
   window.__cmErrors.push("CSP blocked " + e.blockedURI + " (" + e.violatedDirective + ")"));

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
 
-use crate::dashboard::{fixture, Served, HOSTILE_SESSION, HOSTILE_TOOL};
+use crate::dashboard::{fixture, Served, HOSTILE_FUNCTION, HOSTILE_SESSION, HOSTILE_TOOL};
 use crate::support::{bash_payload, run_hook, Daemon, Scratch};
 
 /// A chromedriver process and a browser session on it.
@@ -348,13 +348,16 @@ fn markup_in_ids_is_shown_as_text() {
     let Some(browser) = Browser::start() else {
         return;
     };
-    let (scratch, _) = fixture();
-    let served = Served::start(&scratch, &[]);
+    let (scratch, registry) = fixture();
+    let served = Served::start(&scratch, &["--registry", registry.to_str().unwrap()]);
     let id = urlencoding(HOSTILE_SESSION);
+    let function = urlencoding(HOSTILE_FUNCTION);
     for route in [
         "sessions".to_string(),
         "tools".to_string(),
         format!("sessions/{id}"),
+        "functions".to_string(),
+        format!("functions/{function}"),
     ] {
         browser.open(&served.url(&format!("/#/{route}")));
         browser.no_errors(&route);
@@ -378,6 +381,15 @@ fn markup_in_ids_is_shown_as_text() {
     browser.open(&served.url("/#/sessions"));
     let text = browser.script("return document.querySelector('main').textContent");
     assert!(text.as_str().unwrap().contains(HOSTILE_SESSION));
+    browser.open(&served.url("/#/functions"));
+    let text = browser.script("return document.querySelector('main').textContent");
+    assert!(
+        text.as_str().unwrap().matches(HOSTILE_FUNCTION).count() >= 2,
+        "the function id in function_stats and among the orphans, as written"
+    );
+    browser.open(&served.url(&format!("/#/functions/{function}")));
+    let title = browser.script("return document.querySelector('main h1').textContent");
+    assert_eq!(title, json!(HOSTILE_FUNCTION));
     browser.screenshot("injection");
 }
 

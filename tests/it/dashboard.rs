@@ -17,6 +17,10 @@ use crate::support::{run_hook, succeed, Scratch};
 /// as text.
 pub const HOSTILE_SESSION: &str = "<script>window.__pwned=1</script>";
 pub const HOSTILE_TOOL: &str = "mcp__evil<img src=x onerror=\"window.__pwned=2\">__run";
+/// Recognition renders identifiers only, so markup reaches a function id
+/// through the registry: `snapshot` records its functions' versions, and
+/// the functions page lists its orphans.
+pub const HOSTILE_FUNCTION: &str = "<script>window.__pwned=3</script>_py_x";
 
 /// The dashboard's fixture: Claude Code's own payload shapes through the
 /// real hook (current times, so the last 24 hours have tool uses), the
@@ -35,6 +39,17 @@ pub fn fixture() -> (Scratch, PathBuf) {
         assert_eq!(run_hook(&spool, payload.as_bytes()).0, 0);
     }
     let registry = crate::classification::fixture_registry(scratch.dir.path());
+    rusqlite::Connection::open(&registry)
+        .unwrap()
+        .execute(
+            "INSERT INTO functions (id, name, lang, domain, version, file_path, content_hash)
+             VALUES (?1, 'x', 'py', 'x', '1.0.0', 'functions/py/x/x.py', 'cafe')",
+            [HOSTILE_FUNCTION],
+        )
+        .unwrap();
+    let mut snapshot = scratch.cmd(&["snapshot"]);
+    snapshot.arg("--registry").arg(&registry);
+    succeed(&mut snapshot);
     let demo = root.join("fixtures/spool/demo-session.jsonl");
     let mut replay = scratch.cmd(&["replay"]);
     replay
