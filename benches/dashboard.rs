@@ -22,16 +22,15 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
+#[path = "support/bulk.rs"]
+mod bulk;
+use bulk::{bin, fresh_bulk_db, rebuild_rollups};
+
 const YEAR_MS: i64 = 365 * 86_400_000;
 const FUNCTIONS: u32 = 200;
 const RUNS: usize = 9;
 /// The goal of issue 20: every answer within this, server time.
 const GOAL_MS: f64 = 100.0;
-
-fn bin() -> String {
-    std::env::var("CALL_MONITOR_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_call_monitor").to_string())
-}
 
 fn main() {
     let calls: u32 = std::env::var("CALL_MONITOR_BENCH_CALLS")
@@ -163,15 +162,7 @@ fn get(addr: SocketAddr, path: &str) -> (Option<f64>, String) {
 /// import).
 fn generate(db: &Path, sessions: u32) {
     let started = Instant::now();
-    let init = Command::new(bin())
-        .args(["init", "--db"])
-        .arg(db)
-        .output()
-        .expect("init");
-    assert!(init.status.success());
-    let mut conn = rusqlite::Connection::open(db).expect("open");
-    conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;")
-        .expect("pragmas");
+    let mut conn = fresh_bulk_db(db);
     let mut rng = rand::rngs::StdRng::seed_from_u64(20);
     let first = chrono::Utc::now().timestamp_millis() - YEAR_MS;
     let tx = conn.transaction().expect("tx");
@@ -281,24 +272,10 @@ fn generate(db: &Path, sessions: u32) {
     }
     tx.commit().expect("commit");
     drop(conn);
-    println!(
-        "generated {sessions} sessions in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
-    let rebuild = Instant::now();
-    let out = Command::new(bin())
-        .args(["init", "--rebuild-rollups", "--db"])
-        .arg(db)
-        .output()
-        .expect("rebuild");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!(
-        "rollups rebuilt in {:.0} s",
-        rebuild.elapsed().as_secs_f64()
+    rebuild_rollups(
+        db,
+        &format!("dashboard: {sessions} sessions"),
+        started.elapsed(),
     );
 }
 

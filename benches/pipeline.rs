@@ -34,12 +34,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The binary under test.
-fn bin() -> String {
-    std::env::var("CALL_MONITOR_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_call_monitor").to_string())
-}
+use support::bulk::{bin, fresh_bulk_db, rebuild_rollups};
 
 fn main() {
     println!("binary: {}", bin());
@@ -413,41 +408,6 @@ const YEAR_MS: i64 = 365 * 86_400_000;
 /// spread from there to now, so every window has some.
 fn a_year_ago_ms() -> i64 {
     chrono::Utc::now().timestamp_millis() - YEAR_MS
-}
-
-/// A new database (`init`) opened for bulk inserts.
-fn fresh_bulk_db(db: &Path) -> rusqlite::Connection {
-    let init = Command::new(bin())
-        .args(["init", "--db"])
-        .arg(db)
-        .output()
-        .expect("init");
-    assert!(init.status.success());
-    let conn = rusqlite::Connection::open(db).expect("open");
-    conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;")
-        .expect("pragmas");
-    conn
-}
-
-/// `init --rebuild-rollups` over rows inserted by hand; prints what the
-/// rows (`what`) took to generate and the rollups to rebuild.
-fn rebuild_rollups(db: &Path, what: &str, generated: Duration) {
-    let rebuild = Instant::now();
-    let out = Command::new(bin())
-        .args(["init", "--rebuild-rollups", "--db"])
-        .arg(db)
-        .output()
-        .expect("rebuild");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!(
-        "{what} generated in {:.1} s, rollups rebuilt in {:.1} s",
-        generated.as_secs_f64(),
-        rebuild.elapsed().as_secs_f64()
-    );
 }
 
 /// The daemon with nothing to do: CPU time (user + system, from

@@ -3,6 +3,8 @@
 use std::io::Write;
 
 #[allow(dead_code)] // used by the pipeline bench, not by the components one
+pub mod bulk;
+#[allow(dead_code)] // used by the pipeline bench, not by the components one
 pub mod representative;
 
 /// `lines` lines shaped like a real spool: sessions with prompts, Pre/Post
