@@ -13,8 +13,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use super::assets;
-use super::views::{self, Filter, PipelineSources};
-use crate::insight::{sequences, SequenceParams};
+use super::views::{self, Filter, Mined, PipelineSources, SEQUENCES_SHOWN};
 use crate::store::{self, OpenError};
 
 /// Function and session details in a report.
@@ -98,23 +97,14 @@ fn collect(
     let mut put = |path: String, value: Value| {
         answers.insert(path, value);
     };
-    let ids = super::server::registry_ids(registry);
-    let functions = views::functions(conn, &all, ids.as_deref())?;
-    let started = std::time::Instant::now();
-    let detection = sequences::detect(conn, SequenceParams::default())?;
-    let millis = started.elapsed().as_millis();
+    let functions = views::functions(conn, &all, registry)?;
+    let mined = Mined::mine(conn)?;
     for row in 0..functions.functions.len().min(DETAILS) {
         let Some(Value::String(id)) = functions.functions.get(row, "function_id") else {
             continue;
         };
         let mut detail = views::function_detail(conn, id)?;
-        detail.sequences = detection
-            .sequences
-            .iter()
-            .filter(|s| s.functions.contains(id))
-            .take(super::server::SEQUENCES_SHOWN)
-            .cloned()
-            .collect();
+        detail.sequences = mined.of_function(id);
         put(api_path("functions", id), serde_json::to_value(detail)?);
     }
     let sessions = views::sessions(conn, &all)?;
@@ -141,15 +131,7 @@ fn collect(
         "/api/patterns".into(),
         serde_json::to_value(views::patterns(conn)?)?,
     );
-    let mined = super::server::MinedSequences {
-        mined_at: crate::contract::timefmt::now(),
-        millis,
-        detection,
-    };
-    put(
-        "/api/sequences".into(),
-        super::server::shown_sequences(&mined, super::server::SEQUENCES_SHOWN),
-    );
+    put("/api/sequences".into(), mined.shown(SEQUENCES_SHOWN));
     put(
         "/api/proposals".into(),
         serde_json::to_value(views::proposals(registry))?,

@@ -38,8 +38,7 @@ use tracing::{info, warn};
 use super::assets;
 use super::guard::{Access, ListenError, Verdict, SECURITY_HEADERS};
 use super::live;
-use super::views::{self, Filter};
-use crate::insight::{sequences, Detection, SequenceParams};
+use super::views::{self, Filter, Mined};
 use crate::store::{self, OpenError};
 
 /// What `serve` needs.
@@ -81,15 +80,7 @@ struct App {
     config: ServeConfig,
     changes: watch::Receiver<u64>,
     stop: watch::Receiver<bool>,
-    sequences: RwLock<Option<MinedSequences>>,
-}
-
-/// The last mining, served by `/api/sequences`.
-#[derive(Debug, Clone, Serialize)]
-pub(super) struct MinedSequences {
-    pub(super) mined_at: String,
-    pub(super) millis: u128,
-    pub(super) detection: Detection,
+    sequences: RwLock<Option<Mined>>,
 }
 
 /// Serves until `shutdown` resolves; `on_ready` is told the bound address
@@ -149,7 +140,6 @@ fn read_only_pool(config: &ServeConfig) -> Result<Pool, ServeError> {
         .map_err(|e| ServeError::Pool(e.to_string()))?
         .max_size(4)
         .wait_timeout(Some(Duration::from_secs(10)))
-        .runtime(Runtime::Tokio1)
         .post_create(Hook::sync_fn(|conn, _| {
             let conn = conn
                 .lock()
@@ -347,26 +337,11 @@ async fn overview(State(app): State<Arc<App>>, q: Filtered) -> Result<Response, 
     app.json(move |c| views::overview(c, &filter)).await
 }
 
-/// The registry's function ids, for orphans; `None` without a registry or
-/// when it cannot be read (logged).
-pub(super) fn registry_ids(registry: Option<&std::path::Path>) -> Option<Vec<String>> {
-    match store::registry::function_ids(registry?) {
-        Ok(ids) => Some(ids),
-        Err(e) => {
-            warn!(error = %e, "dashboard: cannot read the registry for orphans");
-            None
-        }
-    }
-}
-
 async fn functions(State(app): State<Arc<App>>, q: Filtered) -> Result<Response, ApiError> {
     let filter = checked(q)?;
     let registry = app.config.registry.clone();
-    app.json(move |c| {
-        let ids = registry_ids(registry.as_deref());
-        views::functions(c, &filter, ids.as_deref())
-    })
-    .await
+    app.json(move |c| views::functions(c, &filter, registry.as_deref()))
+        .await
 }
 
 async fn functions_csv(State(app): State<Arc<App>>, q: Filtered) -> Result<Response, ApiError> {
@@ -395,14 +370,7 @@ async fn function_detail(
         .as_deref()
         .and_then(Option::as_ref)
     {
-        detail.sequences = mined
-            .detection
-            .sequences
-            .iter()
-            .filter(|s| s.functions.contains(&id))
-            .take(SEQUENCES_SHOWN)
-            .cloned()
-            .collect();
+        detail.sequences = mined.of_function(&id);
     }
     Ok(timed(Json(detail).into_response(), took))
 }
@@ -466,11 +434,6 @@ async fn pipeline(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     app.json(move |c| views::pipeline(c, &sources)).await
 }
 
-/// How many sequences an answer lists: the proposed ones, then by
-/// support. A 10 M-call history mines ~140 000 sequences; no page shows
-/// them all.
-pub const SEQUENCES_SHOWN: usize = 500;
-
 #[derive(Debug, serde::Deserialize)]
 struct SequencesQuery {
     limit: Option<usize>,
@@ -478,7 +441,7 @@ struct SequencesQuery {
 
 async fn mined_sequences(State(app): State<Arc<App>>, Query(q): Query<SequencesQuery>) -> Response {
     let started = Instant::now();
-    let limit = q.limit.unwrap_or(SEQUENCES_SHOWN);
+    let limit = q.limit.unwrap_or(views::SEQUENCES_SHOWN);
     let answer = match app
         .sequences
         .read()
@@ -487,32 +450,9 @@ async fn mined_sequences(State(app): State<Arc<App>>, Query(q): Query<SequencesQ
         .and_then(Option::as_ref)
     {
         None => serde_json::json!({ "mined": null }),
-        Some(mined) => shown_sequences(mined, limit),
+        Some(mined) => mined.shown(limit),
     };
     timed(Json(answer).into_response(), started.elapsed())
-}
-
-/// The answer of `/api/sequences`: the detection with its `limit` most
-/// telling sequences and the number mined (`total`).
-pub(super) fn shown_sequences(mined: &MinedSequences, limit: usize) -> serde_json::Value {
-    let all = &mined.detection.sequences;
-    let mut order: Vec<usize> = (0..all.len()).collect();
-    order.sort_by(|&a, &b| {
-        (all[b].proposed, all[b].support)
-            .cmp(&(all[a].proposed, all[a].support))
-            .then(a.cmp(&b))
-    });
-    let shown: Vec<&crate::insight::Sequence> =
-        order.iter().take(limit).map(|&i| &all[i]).collect();
-    let d = &mined.detection;
-    serde_json::json!({ "mined": {
-        "mined_at": mined.mined_at, "millis": mined.millis, "total": all.len(),
-        "detection": {
-            "min_support": d.min_support, "max_gap_s": d.max_gap_s, "fdr": d.fdr,
-            "min_lift": d.min_lift, "min_excess": d.min_excess, "sessions": d.sessions,
-            "sequences": shown,
-        }
-    }})
 }
 
 /// Mines sequences at start and then every `sequences_every` when the
@@ -521,19 +461,10 @@ async fn mine_sequences(app: Arc<App>) {
     let mut stop = app.stop.clone();
     let mut changes = app.changes.clone();
     loop {
-        let started = Instant::now();
-        let mined = app
-            .read(|c| sequences::detect(c, SequenceParams::default()))
-            .await;
-        match mined {
-            Ok((detection, _)) => {
-                let value = MinedSequences {
-                    mined_at: crate::contract::timefmt::now(),
-                    millis: started.elapsed().as_millis(),
-                    detection,
-                };
+        match app.read(Mined::mine).await {
+            Ok((mined, _)) => {
                 if let Ok(mut slot) = app.sequences.write() {
-                    *slot = Some(value);
+                    *slot = Some(mined);
                 }
             }
             Err(e) => warn!(error = %e, "dashboard: cannot mine sequences"),

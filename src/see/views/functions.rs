@@ -1,11 +1,14 @@
 //! The functions page (`function_stats`, orphans) and one function's
 //! detail.
 
+use std::path::Path;
+
 use rusqlite::Connection;
 use serde::Serialize;
 
 use super::{Filter, Table};
 use crate::insight::Sequence;
+use crate::store;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Functions {
@@ -17,11 +20,11 @@ pub struct Functions {
 }
 
 /// Honours the range (`calls_in_range`); host and cwd do not apply.
-/// `registry_ids` are the registry's functions, when one is configured.
+/// Orphans come from `registry`, when one is configured and readable.
 pub fn functions(
     conn: &Connection,
     filter: &Filter,
-    registry_ids: Option<&[String]>,
+    registry: Option<&Path>,
 ) -> rusqlite::Result<Functions> {
     let functions = Table::query(
         conn,
@@ -31,7 +34,7 @@ pub fn functions(
          FROM function_stats s ORDER BY s.calls_total DESC, s.function_id",
         [filter.first_day(), filter.last_day()],
     )?;
-    let orphans = match registry_ids {
+    let orphans = match registry_ids(registry) {
         None => None,
         Some(ids) => {
             let mut called = conn.prepare_cached(
@@ -39,14 +42,26 @@ pub fn functions(
             )?;
             let mut orphans = Vec::new();
             for id in ids {
-                if !called.query_row([id], |r| r.get::<_, bool>(0))? {
-                    orphans.push(id.clone());
+                if !called.query_row([&id], |r| r.get::<_, bool>(0))? {
+                    orphans.push(id);
                 }
             }
             Some(orphans)
         }
     };
     Ok(Functions { functions, orphans })
+}
+
+/// The registry's function ids; `None` without a registry, or when it
+/// cannot be read (logged: the page then shows no orphans).
+fn registry_ids(registry: Option<&Path>) -> Option<Vec<String>> {
+    match store::registry::function_ids(registry?) {
+        Ok(ids) => Some(ids),
+        Err(e) => {
+            tracing::warn!(error = %e, "dashboard: cannot read the registry for orphans");
+            None
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -9,6 +9,7 @@
 mod activity;
 mod functions;
 mod overview;
+mod sequences;
 mod sessions;
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,7 @@ pub use activity::{
 };
 pub use functions::{function_detail, functions, FunctionDetail, Functions};
 pub use overview::{overview, pipeline, Overview, Pipeline, PipelineSources};
+pub use sequences::{Mined, SEQUENCES_SHOWN};
 pub use sessions::{
     session_detail, sessions, SessionDetail, Sessions, SESSION_LIMIT, TIMELINE_LIMIT,
 };
