@@ -134,8 +134,12 @@ function timeChart(name, xs, series, opts) {
   requestAnimationFrame(() => {
     const width = Math.max(320, box.clientWidth || 600);
     // One point alone would make uPlot span years around it.
+    // The x range from the data itself: uPlot's own range for a single
+    // point spans years, and bars need half a step of room at each end.
     const pad = (opts && opts.pad) || 86400;
-    const scales = { x: { time: true, range: (u, min, max) => min === max ? [min - pad, max + pad] : [min, max] } };
+    const lo = Math.min(...xs), hi = Math.max(...xs);
+    const room = lo === hi ? pad : series.some((s) => s.bars) ? pad / 2 : 0;
+    const scales = { x: { time: true, range: () => [lo - room, hi + room] } };
     const axes = [{}, { scale: "y", size: 60 }];
     if (series.some((s) => s.scale === "r")) {
       scales.r = {};
