@@ -473,3 +473,86 @@ fn an_idle_daemon_is_not_woken_by_its_own_reads() {
         "{passes} passes over an idle spool in ~3 s"
     );
 }
+
+/// A session's row takes what each event adds, whatever order the events
+/// arrive in: the earliest start, the end, the cwd and host stored
+/// first, the newest model; events that add nothing leave it as it is.
+#[test]
+fn a_session_row_gathers_its_events_in_any_order() {
+    let scratch = Scratch::new();
+    let line = |id: &str, ts: &str, host: Option<&str>, event: serde_json::Value| {
+        let mut envelope = serde_json::json!({"v": 1, "id": id, "ts": ts, "event": event});
+        if let Some(host) = host {
+            envelope["host"] = host.into();
+        }
+        format!("{envelope}\n")
+    };
+    let spool = scratch.dir.path().join("late.jsonl");
+    let first_run = [
+        line(
+            "e1",
+            "2026-11-24T10:00:05.000Z",
+            Some("box-b"),
+            serde_json::json!({
+            "session_id": "s-late", "hook_event_name": "Notification", "cwd": "/second"}),
+        ),
+        line(
+            "e2",
+            "2026-11-24T10:00:07.000Z",
+            None,
+            serde_json::json!({
+            "session_id": "s-late", "hook_event_name": "SessionEnd"}),
+        ),
+    ];
+    // Each event of the second run changes one thing alone.
+    let second_run = [
+        line(
+            "e3",
+            "2026-11-24T10:00:01.000Z",
+            Some("box-a"),
+            serde_json::json!({
+            "session_id": "s-late", "hook_event_name": "SessionStart", "cwd": "/first"}),
+        ),
+        line(
+            "e4",
+            "2026-11-24T10:00:09.000Z",
+            None,
+            serde_json::json!({
+            "session_id": "s-late", "hook_event_name": "SessionEnd"}),
+        ),
+        line(
+            "e5",
+            "2026-11-24T10:00:08.000Z",
+            None,
+            serde_json::json!({
+            "session_id": "s-late", "hook_event_name": "Notification", "model": "m2"}),
+        ),
+    ];
+    // Two runs, so the later events are stored before the earlier ones
+    // arrive (within one batch they could be ordered first).
+    std::fs::write(&spool, first_run.concat()).unwrap();
+    succeed(&mut scratch.cmd(&["replay", spool.to_str().unwrap()]));
+    let spool = scratch.dir.path().join("early.jsonl");
+    std::fs::write(&spool, second_run.concat()).unwrap();
+    succeed(&mut scratch.cmd(&["replay", spool.to_str().unwrap()]));
+    let row: (String, String, String, String, String) = scratch
+        .read()
+        .query_row(
+            "SELECT started_at, ended_at, cwd, host, model FROM sessions WHERE session_id = 's-late'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            "2026-11-24T10:00:01.000Z".to_string(),
+            // A session ends once: its second SessionEnd is a duplicate event.
+            "2026-11-24T10:00:07.000Z".to_string(),
+            // The first stored (the second run's cwd and host do not replace them).
+            "/second".to_string(),
+            "box-b".to_string(),
+            "m2".to_string()
+        )
+    );
+}
