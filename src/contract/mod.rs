@@ -48,3 +48,43 @@ pub mod events {
     /// quarantines it.
     pub const INVALID: &str = "_invalid";
 }
+
+/// Which writer an event came from (`tool_uses.source`, `calls.source`).
+///
+/// A writer other than the hook says so in the event's [`Origin::MEMBER`]
+/// member (`"origin": "transcript"`); an event without it is the hook's.
+/// The hook's reduction keeps only the members of CONTRACT §3, so a payload
+/// cannot claim another origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The hook (or another writer of hook payloads into the spool).
+    Hook,
+    /// A Claude Code transcript (`import-transcripts`).
+    Transcript,
+    /// The Python telemetry wrapper.
+    Wrapper,
+}
+
+impl Origin {
+    /// The event member naming a writer other than the hook.
+    pub const MEMBER: &'static str = "origin";
+
+    /// The origin an event's `origin` member names (the hook's when absent
+    /// or unknown).
+    pub fn named(member: Option<&str>) -> Self {
+        match member {
+            Some("transcript") => Origin::Transcript,
+            Some("wrapper") => Origin::Wrapper,
+            _ => Origin::Hook,
+        }
+    }
+
+    /// As stored in the `source` columns.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Hook => "hook",
+            Origin::Transcript => "transcript",
+            Origin::Wrapper => "wrapper",
+        }
+    }
+}

@@ -15,8 +15,9 @@
 //! # Invariants
 //! - An envelope's row is stored exactly when no row with its key exists
 //!   (in the database, or earlier in the batch) and it is no echo of an
-//!   event stored within two seconds ([`echoes`]); [`store`] says, line by
-//!   line, which.
+//!   event stored within two seconds ([`echoes`]), nor a prompt the other
+//!   source already counted ([`prompts`]); [`store`] says, line by line,
+//!   which.
 //! - Rows are inserted in batch order, so of two lines with one key the
 //!   first is stored and the second is the duplicate, as row by row.
 
@@ -24,7 +25,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, ErrorCode, Transaction};
 
 use super::batches::Parsed;
-use super::echoes;
+use super::{echoes, prompts};
 use crate::contract::Envelope;
 
 /// Rows per multi-row insert: large enough that the statement's overhead
@@ -49,6 +50,10 @@ pub fn store(
         // An echo (the hook registered twice) is a duplicate, as a
         // redelivery is: no row.
         if echoes::applies(env) && echoes::is_echo(tx, env, ingested_at)? {
+            continue;
+        }
+        // A prompt the other source (hook or transcript) already counted.
+        if prompts::applies(env) && prompts::is_counted(tx, env)? {
             continue;
         }
         valid.push(Valid {

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tracing::debug;
 
@@ -239,13 +240,15 @@ impl Ingestor {
 
     /// [`Self::ingest_files`] for Claude Code transcripts: each line turned
     /// into the hook events it implies ([`super::transcripts`]).
+    /// Lines before `since` imply nothing.
     pub fn ingest_transcripts(
         &mut self,
         paths: &[PathBuf],
+        since: Option<DateTime<Utc>>,
         stop: &dyn Fn() -> bool,
         progress: &mut dyn FnMut(u64),
     ) -> Vec<FileOutcome> {
-        self.ingest_kind(paths, FileKind::Transcript, stop, progress)
+        self.ingest_kind(paths, FileKind::Transcript { since }, stop, progress)
     }
 
     fn ingest_kind(

@@ -19,7 +19,7 @@ use super::rows::{duration_of, outcome, record_end, record_start, ToolUse};
 use super::sessions::Sessions;
 use super::tool_rollups;
 use super::tools::{self, ToolOutcome};
-use crate::contract::Envelope;
+use crate::contract::{Envelope, Origin};
 use crate::recognise::Recogniser;
 
 /// Applies new envelopes to the event tables, one batch at a time, and
@@ -113,6 +113,7 @@ impl Recorder {
                 ts,
                 agent_id: env.field("agent_id"),
                 agent_type: env.field("agent_type"),
+                origin: Origin::named(env.field(Origin::MEMBER)),
             };
             if let Some(tool_name) = tool_name {
                 let outcome = match phase {

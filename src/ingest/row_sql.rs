@@ -100,11 +100,13 @@ pub(super) const CALL_END: &str = record_end_sql!(
 pub(super) const CALL_ROW: &str =
     "SELECT function_id, ts, success, duration_ms, tool_used FROM calls
      WHERE session_id = ?1 AND tool_use_id = ?2 AND ordinal = ?3";
-/// A call row written whole, when the tool use has none yet.
+/// A call row written whole, when the tool use has none yet. Only this
+/// insert sets `source`: the pairing statements above run when the row
+/// exists, and leave it the source of its first event (migration 012).
 pub(super) const CALL_INSERT: &str =
     "INSERT INTO calls (session_id, ts, tool_use_id, ordinal, duration_ms,
-        function_id, tool_used, args_hash, success, error_class, agent_id, agent_type)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING";
+        function_id, tool_used, args_hash, success, error_class, agent_id, agent_type, source)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING";
 pub(super) const TEST_START: &str =
     record_start_sql!("test_runs", "passed", "function_id, test_id", "?5, ?6");
 pub(super) const TEST_END: &str = record_end_sql!(
@@ -151,11 +153,12 @@ pub(super) const TOOL_END: &str = record_end_sql!(
     "?6, ?7, ?8, ?9, ?10",
     "success = excluded.success, interrupted = excluded.interrupted"
 );
-/// A tool-use row written whole, when the tool use has none yet.
+/// A tool-use row written whole, when the tool use has none yet (the only
+/// statement setting `source`, as for calls).
 pub(super) const TOOL_INSERT: &str =
     "INSERT INTO tool_uses (session_id, ts, tool_use_id, ordinal, duration_ms,
-        tool_name, agent_id, agent_type, success, interrupted)
-     VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING";
+        tool_name, agent_id, agent_type, success, interrupted, source)
+     VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING";
 /// What the rollups need of a tool-use row, before and after each write.
 pub(super) const TOOL_ROW: &str =
     "SELECT tool_name, ts, success, interrupted, duration_ms FROM tool_uses

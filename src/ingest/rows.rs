@@ -23,7 +23,7 @@ use rusqlite::{CachedStatement, OptionalExtension, Transaction};
 
 use super::rollups::{self, CallRow};
 use super::row_sql::*;
-use crate::contract::{timefmt, Envelope};
+use crate::contract::{timefmt, Envelope, Origin};
 use crate::recognise::{redact, Facts};
 
 /// What a Post event says: success, error class, duration (the
@@ -71,6 +71,8 @@ pub(super) struct ToolUse<'a> {
     /// The subagent it ran in, if any.
     pub(super) agent_id: Option<&'a str>,
     pub(super) agent_type: Option<&'a str>,
+    /// Which writer its event came from (`source` of a new row).
+    pub(super) origin: Origin,
 }
 
 /// What a Post event says.
@@ -123,6 +125,7 @@ fn write_call(
         values.error_class,
         tool_use.agent_id,
         tool_use.agent_type,
+        tool_use.origin.as_str(),
     ))?;
     if inserted == 1 {
         let row = CallRow {

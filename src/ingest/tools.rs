@@ -102,6 +102,7 @@ pub(super) fn write_tool_use(
         tool_use.agent_type,
         success,
         i64::from(interrupted),
+        tool_use.origin.as_str(),
     ))?;
     if inserted == 1 {
         let row = ToolRow {

@@ -14,11 +14,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::capture::reduce;
 use crate::capture::transcript::{Converter, ImpliedEvent};
-use crate::contract::{timefmt, EnvelopeLine};
+use crate::contract::{timefmt, EnvelopeLine, Origin};
 use crate::spool::reader::{LineContent, RawLine};
 
 /// What transcripts read so far held, across files and threads.
@@ -38,9 +39,13 @@ pub struct Envelopes {
 }
 
 impl Envelopes {
-    pub fn for_file(path: &Path, counts: Arc<TranscriptCounts>) -> Self {
+    pub fn for_file(
+        path: &Path,
+        since: Option<DateTime<Utc>>,
+        counts: Arc<TranscriptCounts>,
+    ) -> Self {
         Envelopes {
-            converter: Converter::for_file(path),
+            converter: Converter::for_file(path).since(since),
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             counts,
         }
@@ -80,7 +85,8 @@ impl Envelopes {
 
     fn envelope(&self, implied: &ImpliedEvent) -> Vec<u8> {
         let payload = serde_json::to_vec(&implied.payload).unwrap_or_default();
-        let event = reduce::reduce(&payload);
+        let mut event = reduce::reduce(&payload);
+        event.insert(Origin::MEMBER.into(), Origin::Transcript.as_str().into());
         // The canonical form of the transcript's time; one that does not
         // parse is kept, and the envelope quarantined with its reason.
         let ts = timefmt::parse(&implied.ts)

@@ -89,6 +89,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "day_durations",
         sql: include_str!("../../migrations/011_day_durations.sql"),
     },
+    Migration {
+        version: 12,
+        name: "sources",
+        sql: include_str!("../../migrations/012_sources.sql"),
+    },
 ];
 
 /// What [`apply`] did.

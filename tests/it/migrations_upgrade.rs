@@ -208,9 +208,14 @@ fn lean_inserts_upgrade_keeps_rows_and_write_counts() {
         .unwrap();
     }
     let db = Database::open(&path, Missing::Refuse).unwrap();
-    assert_eq!(db.migration().applied, vec![7, 8, 9, 10, 11]);
+    assert_eq!(db.migration().applied, vec![7, 8, 9, 10, 11, 12]);
     let c = db.conn();
     assert_eq!(count(c, "SELECT COUNT(*) FROM calls"), 3);
+    assert_eq!(
+        count(c, "SELECT COUNT(*) FROM calls WHERE source = 'hook'"),
+        3,
+        "rows from before 012 say hook"
+    );
     assert_eq!(count(c, "SELECT COUNT(*) FROM test_runs"), 2);
     assert_eq!(
         count(

@@ -1,0 +1,94 @@
+//! Prompts seen by two sources: the hook's `UserPromptSubmit` and the
+//! transcript's prompt line are one prompt (issue 23).
+//!
+//! A tool-use event carries its own key (session, tool use, event), so the
+//! hook's and the transcript's copies of it are one row anyway. A prompt has
+//! no such key: the hook's envelope id is drawn, the transcript's is derived
+//! from the line, and the two reduced events differ (the hook's has
+//! `permission_mode` and `prompt_id`). What they share is this:
+//!
+//! > the session, the agent, the prompt's length in characters, and a time
+//! > within [`WINDOW_MS`] of each other.
+//!
+//! Each stored or matched prompt leaves a mark in `prompt_marks` (migration
+//! 012): a hash of those three and of its source, and its time. A prompt is a
+//! duplicate when its own mark is already there at the same time (read
+//! again: a redelivery, a re-import), or when it pairs with a mark of the
+//! other source in the window that has no partner yet — one to one, so two
+//! prompts of the same length close together each find their own partner.
+//! The price: two distinct prompts of the same length within 30 s, one
+//! captured only by the hook and the other only in the transcript, count
+//! once. Marks are kept for good (one short row per prompt): a transcript
+//! may be imported weeks after its hooks ran.
+
+use rusqlite::{OptionalExtension, Transaction};
+use sha2::{Digest, Sha256};
+
+use crate::contract::{events, Envelope, Origin};
+
+/// A hook's prompt and its transcript line this close in time are one
+/// prompt. The hook runs as the prompt is submitted and the transcript line
+/// is written then too; the margin covers a slow hook and clock rounding.
+pub const WINDOW_MS: i64 = 30_000;
+
+/// Whether `env` is a prompt this check applies to: one with a session and
+/// a length.
+pub(super) fn applies(env: &Envelope<'_>) -> bool {
+    env.hook_event_name() == events::USER_PROMPT_SUBMIT
+        && env.field("session_id").is_some()
+        && env.int("prompt_chars").is_some()
+}
+
+/// Whether the prompt `env` was already counted, from its own source or the
+/// other's; if not, its mark is left for the other source to find.
+pub(super) fn is_counted(tx: &Transaction<'_>, env: &Envelope<'_>) -> rusqlite::Result<bool> {
+    let origin = Origin::named(env.field(Origin::MEMBER));
+    let other = match origin {
+        Origin::Transcript => Origin::Hook,
+        _ => Origin::Transcript,
+    };
+    let own = mark(env, origin);
+    let ts = env.ts.timestamp_millis();
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO prompt_marks (mark, ts, paired) VALUES (?1, ?2, 0) ON CONFLICT DO NOTHING",
+        )?
+        .execute((&own[..], ts))?;
+    if inserted == 0 {
+        return Ok(true); // read before: stored then, or paired then
+    }
+    let partner: Option<i64> = tx
+        .prepare_cached(
+            "SELECT ts FROM prompt_marks WHERE mark = ?1 AND ts BETWEEN ?2 - ?3 AND ?2 + ?3
+               AND paired = 0 ORDER BY abs(ts - ?2) LIMIT 1",
+        )?
+        .query_row((&mark(env, other)[..], ts, WINDOW_MS), |r| r.get(0))
+        .optional()?;
+    let Some(partner_ts) = partner else {
+        return Ok(false);
+    };
+    let pair = "UPDATE prompt_marks SET paired = 1 WHERE mark = ?1 AND ts = ?2";
+    tx.prepare_cached(pair)?.execute((&own[..], ts))?;
+    tx.prepare_cached(pair)?
+        .execute((&mark(env, other)[..], partner_ts))?;
+    Ok(true)
+}
+
+/// 16 bytes of SHA-256 over the session, the agent, the length and the
+/// source of the prompt `env`.
+fn mark(env: &Envelope<'_>, origin: Origin) -> [u8; 16] {
+    let mut hasher = Sha256::new();
+    for part in [
+        env.field("session_id").unwrap_or_default(),
+        env.field("agent_id").unwrap_or_default(),
+        origin.as_str(),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update(env.int("prompt_chars").unwrap_or(-1).to_le_bytes());
+    let digest = hasher.finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
