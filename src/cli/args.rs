@@ -231,20 +231,27 @@ pub struct ImportTranscriptsArgs {
     /// Transcript files or directories holding them [default: ~/.claude/projects]
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Only transcripts modified at or after this date (YYYY-MM-DD, UTC)
-    #[arg(long, value_parser = parse_date, value_name = "DATE")]
-    pub since: Option<std::time::SystemTime>,
+    /// Only what happened at or after this time (YYYY-MM-DD, UTC, or an
+    /// RFC 3339 time), by each line's own time; a later import without it
+    /// still reads the older lines
+    #[arg(long, value_parser = parse_since, value_name = "DATE")]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Read and count what would be imported; write nothing
     #[arg(long)]
     pub dry_run: bool,
 }
 
 /// `YYYY-MM-DD` as the start of that day, UTC.
-fn parse_date(s: &str) -> Result<std::time::SystemTime, String> {
-    let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| format!("`{s}` is not a date like 2026-11-30"))?;
-    let start = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-    Ok(start.into())
+/// `YYYY-MM-DD` as the start of that day, UTC, or an RFC 3339 time.
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(day.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.to_utc())
+        .map_err(|_| {
+            format!("`{s}` is not a date like 2026-11-30 nor a time like 2026-11-30T09:00:00Z")
+        })
 }
 
 #[derive(Debug, Args)]

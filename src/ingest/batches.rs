@@ -108,7 +108,7 @@ pub enum Source {
     Spool,
     /// A Claude Code transcript: each line turned into the envelopes of
     /// the hook events it implies ([`super::transcripts`]).
-    Transcript(super::transcripts::Envelopes),
+    Transcript(Box<super::transcripts::Envelopes>),
 }
 
 impl Source {

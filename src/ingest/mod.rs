@@ -22,7 +22,8 @@
 //!   (`events::dedupe_key`: a tool-use event's `session_id` + `tool_use_id` +
 //!   `hook_event_name`, any other event's envelope id), so an event spooled
 //!   twice, under its id or a new one, or a file replayed under another
-//!   identity, is stored once.
+//!   identity, is stored once. A prompt both the hook and a transcript saw
+//!   is counted once ([`prompts`]).
 //! - **Nothing dropped.** A line is either stored, recognised as a
 //!   duplicate, or quarantined; the offset only moves past complete lines.
 //! - **No raw text in the DB or logs.** Only envelope ids, keys, counts and
@@ -44,6 +45,7 @@ mod events;
 mod group;
 mod native;
 mod plan;
+mod prompts;
 mod record;
 mod rollups;
 mod row_sql;
@@ -62,6 +64,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tracing::{debug, warn};
 
@@ -110,9 +113,17 @@ pub struct Ingestor {
 pub enum FileKind {
     /// Envelope lines: a spool file.
     Spool,
-    /// A Claude Code transcript ([`transcripts`]).
-    Transcript,
+    /// A Claude Code transcript ([`transcripts`]); lines before `since`
+    /// imply nothing, and the file has a checkpoint of its own for that
+    /// `since` (so a later import without it still reads them).
+    Transcript { since: Option<DateTime<Utc>> },
 }
+
+/// Longest transcript line held in memory: a transcript line holds a tool's
+/// whole output (an image's base64, a 700 KB file) but only its reduced
+/// events go further. Longer ones are quarantined like an oversized spool
+/// line.
+const MAX_TRANSCRIPT_LINE: usize = 64 * 1024 * 1024;
 
 impl Ingestor {
     /// An ingestor writing to `conn` (an opened, migrated operations.db),
@@ -386,7 +397,12 @@ fn open(conn: &Connection, path: &Path, kind: FileKind) -> Result<Opening, Inges
     let size = file.metadata().map_err(read_err)?.len();
     // `stored` is what spool_files holds; `committed` where reading
     // resumes. They differ only after a truncation.
-    let checkpoint = Checkpoint::new(identity);
+    let checkpoint = Checkpoint::new(match kind {
+        FileKind::Transcript { since: Some(since) } => {
+            format!("{identity}@since={}", since.timestamp_millis())
+        }
+        _ => identity,
+    });
     let stored = checkpoint.load(conn).map_err(|source| IngestError::Store {
         path: shown.clone(),
         source,
@@ -414,7 +430,12 @@ fn reader(opened: &Opened, quarantine_dir: &Path) -> Result<LineReader, IngestEr
         source,
     };
     let file = opened.file.try_clone().map_err(read_err)?;
-    LineReader::new(file, opened.position.committed, quarantine_dir).map_err(read_err)
+    let reader =
+        LineReader::new(file, opened.position.committed, quarantine_dir).map_err(read_err)?;
+    Ok(match opened.kind {
+        FileKind::Spool => reader,
+        FileKind::Transcript { .. } => reader.holding(MAX_TRANSCRIPT_LINE),
+    })
 }
 
 fn quarantine_line(
@@ -547,9 +568,8 @@ struct Opened {
 fn source_of(opened: &Opened, counts: &Arc<TranscriptCounts>) -> batches::Source {
     match opened.kind {
         FileKind::Spool => batches::Source::Spool,
-        FileKind::Transcript => batches::Source::Transcript(transcripts::Envelopes::for_file(
-            &opened.path,
-            Arc::clone(counts),
+        FileKind::Transcript { since } => batches::Source::Transcript(Box::new(
+            transcripts::Envelopes::for_file(&opened.path, since, Arc::clone(counts)),
         )),
     }
 }

@@ -340,7 +340,7 @@ fn import_transcripts(ingestor: &mut Ingestor, dir: &std::path::Path) {
             return;
         }
     };
-    match super::transcripts::run(ingestor, &files, false) {
+    match super::transcripts::run(ingestor, &files, None, false) {
         Ok(imported) if imported.stats.inserted > 0 => info!(%imported, "transcripts imported"),
         Ok(_) => debug!(files = files.len(), "no new transcript lines"),
         Err(e) => warn!(error = %e, "cannot import the transcripts; will retry"),

@@ -73,21 +73,21 @@ pub fn replay(db: &Path, sources: &Sources, paths: &[PathBuf]) -> Result<IngestS
 }
 
 /// `import-transcripts PATH...`: the transcript files under `paths`
-/// (modified since `since`) imported into `db`, or with `dry_run` only
-/// read; what that came to.
+/// (what happened since `since`) imported into `db`, or with `dry_run`
+/// only read; what that came to.
 pub fn import_transcripts(
     db: &Path,
     sources: &Sources,
     paths: &[PathBuf],
-    since: Option<std::time::SystemTime>,
+    since: Option<chrono::DateTime<chrono::Utc>>,
     dry_run: bool,
 ) -> Result<Imported, RunError> {
     let files = transcripts::collect(paths, since)?;
     if dry_run {
-        return Ok(transcripts::dry_run(&files)?);
+        return Ok(transcripts::dry_run(&files, since)?);
     }
     let mut ingestor = open_ingestor(db, sources)?;
-    Ok(transcripts::run(&mut ingestor, &files, true)?)
+    Ok(transcripts::run(&mut ingestor, &files, since, true)?)
 }
 
 /// `daemon`: runs until `control` is shut down; what it ingested.

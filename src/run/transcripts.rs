@@ -13,6 +13,8 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use chrono::{DateTime, Utc};
+
 use crate::capture::transcript::Converter;
 use crate::ingest::{IngestError, IngestStats, Ingestor};
 
@@ -54,10 +56,12 @@ impl fmt::Display for Imported {
 }
 
 /// The transcript files under `paths` (files as given; directories walked
-/// for `*.jsonl`, subagent files included), modified at or after `since`.
+/// for `*.jsonl`, subagent files included), modified at or after `since`
+/// (a file last written before it holds no line after it: Claude Code
+/// appends in time order).
 pub fn collect(
     paths: &[PathBuf],
-    since: Option<SystemTime>,
+    since: Option<DateTime<Utc>>,
 ) -> Result<Vec<PathBuf>, TranscriptError> {
     let mut files = Vec::new();
     for path in paths {
@@ -66,7 +70,7 @@ pub fn collect(
             source,
         })?;
     }
-    if let Some(since) = since {
+    if let Some(since) = since.map(SystemTime::from) {
         files.retain(|f| {
             std::fs::metadata(f)
                 .and_then(|m| m.modified())
@@ -103,6 +107,7 @@ fn walk(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 pub fn run(
     ingestor: &mut Ingestor,
     files: &[PathBuf],
+    since: Option<DateTime<Utc>>,
     show_progress: bool,
 ) -> Result<Imported, TranscriptError> {
     let bar = if show_progress {
@@ -112,7 +117,8 @@ pub fn run(
     };
     let before = ingestor.totals();
     let (skipped_before, uses_before) = ingestor.transcript_counts();
-    let outcomes = ingestor.ingest_transcripts(files, &|| false, &mut |bytes| bar.inc(bytes));
+    let outcomes =
+        ingestor.ingest_transcripts(files, since, &|| false, &mut |bytes| bar.inc(bytes));
     bar.finish_and_clear();
     if let Some(e) = super::replay::first_failure(outcomes) {
         return Err(e.into());
@@ -129,7 +135,10 @@ pub fn run(
 
 /// What importing `files` would read, without a database: every complete
 /// line converted, nothing stored.
-pub fn dry_run(files: &[PathBuf]) -> Result<Imported, TranscriptError> {
+pub fn dry_run(
+    files: &[PathBuf],
+    since: Option<DateTime<Utc>>,
+) -> Result<Imported, TranscriptError> {
     let mut imported = Imported {
         files: files.len(),
         dry_run: true,
@@ -140,7 +149,7 @@ pub fn dry_run(files: &[PathBuf]) -> Result<Imported, TranscriptError> {
             path: file.display().to_string(),
             source,
         };
-        let mut converter = Converter::for_file(file);
+        let mut converter = Converter::for_file(file).since(since);
         let mut reader = std::io::BufReader::new(std::fs::File::open(file).map_err(read_err)?);
         let mut line = Vec::new();
         loop {

@@ -89,6 +89,9 @@ pub struct LineReader {
     reader: BufReader<File>,
     offset: u64,
     stash_dir: PathBuf,
+    /// Lines at least this long are stashed, not held ([`MAX_LINE`] unless
+    /// [`Self::holding`] says otherwise).
+    max_line: usize,
 }
 
 impl LineReader {
@@ -100,7 +103,17 @@ impl LineReader {
             reader: BufReader::with_capacity(BUFFER, file),
             offset,
             stash_dir: stash_dir.to_path_buf(),
+            max_line: MAX_LINE,
         })
+    }
+
+    /// The same, holding lines up to `max_line` bytes in memory: for files
+    /// whose lines are reduced before they are stored (a transcript's line
+    /// holds a tool's whole output, an image's base64 even, and only its
+    /// events go further).
+    pub fn holding(mut self, max_line: usize) -> Self {
+        self.max_line = max_line;
+        self
     }
 
     /// Offset just past the last complete line returned.
@@ -130,7 +143,7 @@ impl LineReader {
                 Some(s) => s.write(chunk)?,
                 None => {
                     bytes.extend_from_slice(chunk);
-                    if bytes.len() >= MAX_LINE {
+                    if bytes.len() >= self.max_line {
                         let mut s = Stash::create(&self.stash_dir)?;
                         s.write(&bytes)?;
                         bytes = Vec::new();
