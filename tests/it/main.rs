@@ -21,4 +21,5 @@ mod sequences;
 mod support;
 mod systemd;
 mod tool_stats;
+mod transcript_equivalence;
 mod transcripts;

@@ -9,46 +9,17 @@ use std::io::Write;
 use std::path::Path;
 
 use proptest::prelude::*;
-use rusqlite::{types::Value, Connection};
+use rusqlite::types::Value;
 use serde_json::json;
 
-use crate::support::{run_hook, spool_files, succeed, Scratch};
+use crate::support::{assert_secrets_absent, run_hook, spool_files, succeed, Scratch};
 
 const FIXTURE: &str = include_str!("../../fixtures/payloads/claude_code.jsonl");
 
 /// Every table of `db` but the spool bookkeeping, each row as values, in a
 /// stable order: what two ingestions of the same events must agree on.
 fn tables(db: &Path) -> Vec<(String, Vec<Vec<Value>>)> {
-    let conn = Connection::open(db).unwrap();
-    let names: Vec<String> = conn
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'table'
-             AND name NOT IN ('spool_files', 'schema_migrations') AND name NOT LIKE 'sqlite_%'
-             ORDER BY name",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    names
-        .into_iter()
-        .map(|name| {
-            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{name}\"")).unwrap();
-            let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
-            // Ingestion time and row ids depend on the run, not the events.
-            let kept: Vec<usize> = (0..columns.len())
-                .filter(|&i| !matches!(columns[i].as_str(), "ingested_at" | "seen_at" | "id"))
-                .collect();
-            let mut rows: Vec<Vec<Value>> = stmt
-                .query_map([], |r| kept.iter().map(|&i| r.get::<_, Value>(i)).collect())
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            rows.sort_by_key(|row| format!("{row:?}"));
-            (name, rows)
-        })
-        .collect()
+    crate::support::tables(db, &[], &[])
 }
 
 /// The hook's spool lines for `payloads`, in order.
@@ -187,9 +158,9 @@ fn payload_fixture_through_the_hook_and_as_native_lines_gives_the_same_tables() 
     );
     // Nothing of the payloads' raw text reached the database.
     for db in [hooked.db(), raw.db()] {
-        for suffix in ["", "-wal"] {
-            let bytes = std::fs::read(format!("{}{suffix}", db.display())).unwrap_or_default();
-            for secret in [
+        assert_secrets_absent(
+            &db,
+            &[
                 "hunter2",
                 "sk-ant-SECRET",
                 "TOKEN=abc123",
@@ -201,14 +172,8 @@ fn payload_fixture_through_the_hook_and_as_native_lines_gives_the_same_tables() 
                 "private notes",
                 "whole original file",
                 "private details",
-            ] {
-                assert!(
-                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                    "{secret} in {}{suffix}",
-                    db.display()
-                );
-            }
-        }
+            ],
+        );
     }
 }
 

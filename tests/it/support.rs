@@ -262,3 +262,64 @@ pub fn named_row(
         .map(|i| Ok((stmt.column_name(i)?.to_string(), row.get(i)?)))
         .collect()
 }
+
+/// Every table of `db` but the spool bookkeeping and `skip_tables`, each
+/// row as values without the run-dependent columns (row ids, ingestion
+/// times) and `skip_columns`, in a stable order: what two ingestions of the
+/// same events must agree on.
+pub fn tables(
+    db: &Path,
+    skip_tables: &[&str],
+    skip_columns: &[&str],
+) -> Vec<(String, Vec<Vec<rusqlite::types::Value>>)> {
+    use rusqlite::types::Value;
+    let conn = Connection::open(db).unwrap();
+    let names: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table'
+             AND name NOT IN ('spool_files', 'schema_migrations') AND name NOT LIKE 'sqlite_%'
+             ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .filter(|name: &String| !skip_tables.contains(&name.as_str()))
+        .collect();
+    names
+        .into_iter()
+        .map(|name| {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{name}\"")).unwrap();
+            let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+            let kept: Vec<usize> = (0..columns.len())
+                .filter(|&i| {
+                    let column = columns[i].as_str();
+                    !matches!(column, "ingested_at" | "seen_at" | "id")
+                        && !skip_columns.contains(&column)
+                })
+                .collect();
+            let mut rows: Vec<Vec<Value>> = stmt
+                .query_map([], |r| kept.iter().map(|&i| r.get::<_, Value>(i)).collect())
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            rows.sort_by_key(|row| format!("{row:?}"));
+            (name, rows)
+        })
+        .collect()
+}
+
+/// Asserts none of `secrets` is in the database at `db`, its WAL or its
+/// shared memory.
+pub fn assert_secrets_absent(db: &Path, secrets: &[&str]) {
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", db.display());
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        for secret in secrets {
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret} found in {path}");
+        }
+    }
+}

@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 
 use std::time::Duration;
 
-use crate::support::{run_hook, spool_files, succeed, wait_until, Daemon, Scratch};
+use crate::support::{
+    assert_secrets_absent, run_hook, spool_files, succeed, wait_until, Daemon, Scratch,
+};
 
 const SESSION: &str = "7a1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
 const SECRET: &str = "sk-ant-TRANSCRIPT-SECRET-42";
@@ -205,16 +207,7 @@ fn transcripts_import_once_and_join_the_hooks() {
 
     // Nothing raw: the secret in the prompt, a tool's input and output, a
     // file's content and a command is in neither the database nor its WAL.
-    for suffix in ["", "-wal"] {
-        let mut path = scratch.db().into_os_string();
-        path.push(suffix);
-        if let Ok(bytes) = std::fs::read(&path) {
-            assert!(
-                !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
-                "secret in {path:?}"
-            );
-        }
-    }
+    assert_secrets_absent(&scratch.db(), &[SECRET]);
 }
 
 #[test]
@@ -282,4 +275,99 @@ fn the_daemon_imports_new_transcript_lines_on_its_interval() {
     let (code, stderr) = daemon.terminate();
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains(SECRET), "the secret in the daemon's log");
+}
+
+/// `--since` goes by each line's own time, not the file's, and leaves the
+/// older lines for a later import without it.
+#[test]
+fn since_takes_the_lines_after_it_and_leaves_the_others_for_later() {
+    let scratch = Scratch::new();
+    scratch.private_spool();
+    let root = scratch.dir.path().join("projects");
+    write_transcripts(&root, false);
+    let since = |date: &str| {
+        succeed(&mut scratch.cmd(&[
+            "import-transcripts",
+            "--since",
+            date,
+            root.to_str().unwrap(),
+        ]))
+    };
+    // 09:01:00 on: the interrupted use, the MCP call, the Write, the curl
+    // and the last line's use; not the prompt, not the first two uses.
+    let summary = since("2026-11-30T09:01:00Z");
+    assert!(summary.contains("tool_uses=5 "), "{summary}");
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM tool_uses"), 5);
+    assert_eq!(scratch.count("SELECT prompts FROM sessions"), 0);
+    assert_eq!(
+        scratch.count("SELECT COUNT(*) FROM tool_uses WHERE ts < '2026-11-30T09:01'"),
+        0
+    );
+    let again = since("2026-11-30T09:01:00Z");
+    assert!(again.contains("inserted=0 duplicates=0"), "{again}");
+    // A day's date is its start, UTC.
+    let day = since("2026-11-30");
+    assert!(day.contains("inserted=7"), "{day}");
+    // The day took the older lines (the first two uses, the prompt, the
+    // subagent's use: 7 events); an import without `--since` reads the
+    // files once more (their checkpoints are their own) and finds all 16
+    // events stored (the last use has no result yet).
+    let whole = import(&scratch, &root);
+    assert!(whole.contains("inserted=0 duplicates=16"), "{whole}");
+    assert_eq!(scratch.count("SELECT COUNT(*) FROM tool_uses"), 8);
+    assert_eq!(scratch.count("SELECT prompts FROM sessions"), 1);
+    let bad = scratch
+        .cmd(&["import-transcripts", "--since", "yesterday"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a date like 2026-11-30"));
+}
+
+/// A transcript line holds a tool's whole output (a screenshot's base64,
+/// a big file): over the spool's 1 MiB it is still read, and only its
+/// reduced events go further.
+#[test]
+fn a_line_with_a_large_output_is_imported_not_quarantined() {
+    let scratch = Scratch::new();
+    scratch.private_spool();
+    let root = scratch.dir.path().join("projects");
+    let image = "iVBORw0KGgo".repeat(300_000); // 3.3 MB of base64
+    let lines = [
+        line(
+            "assistant",
+            "2026-11-30T09:00:00.000Z",
+            json!([tool_use(
+                "toolu_01I1",
+                "Read",
+                json!({"file_path": "/home/dev/app/shot.png"})
+            )]),
+        ),
+        line(
+            "user",
+            "2026-11-30T09:00:01.000Z",
+            json!([result(
+                "toolu_01I1",
+                json!([{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image}}]),
+                false
+            )]),
+        ),
+    ];
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join(format!("{SESSION}.jsonl")),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+    let summary = import(&scratch, &root);
+    assert!(
+        summary.contains("inserted=2 ") && summary.contains("quarantined=0"),
+        "{summary}"
+    );
+    assert_eq!(
+        scratch.count("SELECT success FROM tool_uses WHERE tool_use_id = 'toolu_01I1'"),
+        1
+    );
+    let quarantine = scratch.spool().join("quarantine");
+    assert!(!quarantine.exists() || std::fs::read_dir(quarantine).unwrap().next().is_none());
 }
