@@ -9,12 +9,15 @@
 //! - The limits of a line ([`MAX_LINE`]), the event names the pipeline acts
 //!   on ([`events`]), and the one timestamp format every table stores
 //!   ([`timefmt`]).
+//! - [`code`]: code as the hook, recognition and `snapshot` all read it —
+//!   tokens, and the fingerprints of copy detection.
 //!
 //! # Invariants
 //! - A line written by [`envelope_line`] is accepted by [`parse`] (tested).
 //! - This stage imports no other stage: capture, the spool, recognition and
 //!   ingestion all depend on it, never the other way round.
 
+pub mod code;
 mod envelope;
 pub mod timefmt;
 mod writer;

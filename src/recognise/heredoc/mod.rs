@@ -29,15 +29,13 @@
 //! text still exists; the body itself is never stored. Clustering the
 //! recorded skeletons into patterns is the insight stage's work.
 
-mod lexer;
-
 use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
 
 use super::bash::Heredoc;
 use super::redact;
-use lexer::{tokenize, Lang, Token, KEPT_WORDS};
+use crate::contract::code::{tokenize, Lang, Token, KEPT_WORDS};
 
 /// Heredocs shorter than this many skeleton tokens are not recorded: a
 /// `print(x)` repeated is not a pattern worth a function.
