@@ -4,7 +4,9 @@
 //! contents and prompts are measured (byte counts, line counts, a content
 //! hash, a character count) and then dropped; only the Bash command, a small
 //! MCP input and a short error survive, and only into the spool, which the
-//! daemon consumes and deletes.
+//! daemon consumes and deletes. Code a successful write puts into a file is
+//! kept as its fingerprints ([`crate::contract::code`]): hashes of masked
+//! token runs, for copy detection, never text.
 //!
 //! It is also the hook's cost: a Bash payload may carry megabytes of output.
 //! Large parts (`tool_input`, `tool_response`) are borrowed as raw JSON and
@@ -19,6 +21,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+
+use crate::contract::code::{fingerprint_texts, Lang};
+use crate::contract::events;
 
 /// Bash commands are kept up to this many bytes.
 pub const COMMAND_MAX: usize = 64 * 1024;
@@ -271,9 +276,11 @@ impl Payload<'_> {
             .to_string();
         match tool.as_str() {
             "Bash" => keep_bash(&mut event, self.tool_input, self.tool_response),
-            "Edit" | "MultiEdit" | "Write" | "NotebookEdit" => {
-                keep_edit(&mut event, self.tool_input)
-            }
+            "Edit" | "MultiEdit" | "Write" | "NotebookEdit" => keep_edit(
+                &mut event,
+                self.tool_input,
+                hook_event == events::POST_TOOL_USE,
+            ),
             t if t.starts_with("mcp__") => keep_mcp(&mut event, self.tool_input),
             _ => {}
         }
@@ -324,7 +331,10 @@ fn keep_bash(
     }
 }
 
-fn keep_edit(event: &mut Map<String, Value>, input: Option<&RawValue>) {
+/// Counts and a digest of the text written, never the text; after a
+/// successful write (`written`), the fingerprints of the code it put into
+/// the file, for copy detection (only hashes: see [`code`]).
+fn keep_edit(event: &mut Map<String, Value>, input: Option<&RawValue>, written: bool) {
     let Some(input) = input.and_then(|raw| serde_json::from_str::<EditInput<'_>>(raw.get()).ok())
     else {
         return;
@@ -353,6 +363,13 @@ fn keep_edit(event: &mut Map<String, Value>, input: Option<&RawValue>) {
     }
     if pairs.is_empty() {
         return;
+    }
+    let path = event.get("file_path").and_then(Value::as_str);
+    if let Some(lang) = path.and_then(Lang::of_path).filter(|_| written) {
+        let fingerprints = fingerprint_texts(pairs.iter().filter_map(|(_, new)| *new), lang);
+        if !fingerprints.is_empty() {
+            event.insert("code_fingerprints".into(), fingerprints.to_hex().into());
+        }
     }
     let mut hasher = Sha256::new();
     let (mut added, mut removed) = (0usize, 0usize);
@@ -490,6 +507,31 @@ mod tests {
             json!({"tool_name": "NotebookEdit", "tool_input": {"notebook_path": "n.ipynb", "new_source": "x"}}),
         );
         assert_eq!(nb["file_path"], "n.ipynb");
+    }
+
+    #[test]
+    fn a_written_code_file_keeps_fingerprints_not_code() {
+        let body = "def load(path):\n    with open(path) as f:\n        rows = [r.split(',') for r in f]\n    return {r[0]: r[1:] for r in rows if r}\n";
+        let payload = |event: &str, path: &str| {
+            reduce_json(json!({
+                "tool_name": "Write", "hook_event_name": event,
+                "tool_input": {"file_path": path, "content": body},
+                "tool_response": {"filePath": path, "content": body}
+            }))
+        };
+        let post = payload("PostToolUse", "C:\\work\\app\\load.py");
+        let hex = post["code_fingerprints"].as_str().unwrap();
+        let expected = fingerprint_texts([body], Lang::Python);
+        assert_eq!(hex, expected.to_hex());
+        assert!(!expected.is_empty());
+        assert!(!post.to_string().contains("split"));
+        // Not before the write happened, and not for a file that is not code.
+        assert!(payload("PreToolUse", "/w/load.py")
+            .get("code_fingerprints")
+            .is_none());
+        assert!(payload("PostToolUse", "/w/notes.md")
+            .get("code_fingerprints")
+            .is_none());
     }
 
     #[test]
