@@ -129,6 +129,9 @@ pub(super) const WRITE: &str = "INSERT INTO code_writes (session_id, function_id
 pub(super) const EDIT_VERSION: &str =
     "INSERT INTO function_versions (function_id, version, content_hash, source, seen_at, session_id, tool_use_id)
      VALUES (?1, NULL, ?2, 'edit_hook', ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+pub(super) const COPY_VERSION: &str =
+    "INSERT INTO function_versions (function_id, version, content_hash, source, seen_at, session_id, tool_use_id, file_path)
+     VALUES (?1, NULL, ?2, 'copy_detected', ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
 pub(super) const HEREDOC_SKELETON: &str =
     "INSERT INTO heredoc_skeletons (skeleton_hash, skeleton, tokens)
      VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";

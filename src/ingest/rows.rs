@@ -12,7 +12,9 @@
 //! needs, so no event is looked up.
 //!
 //! Writes are recorded on a successful Post only (a failed Edit changed
-//! nothing), each with an `edit_hook` row in `function_versions`;
+//! nothing), each with an `edit_hook` row in `function_versions`, and so
+//! are copies (a registry function's code found in another file: a
+//! `copy_detected` row);
 //! violations and heredoc occurrences on whichever event comes first, once
 //! per tool use (unique indexes).
 //!
@@ -298,6 +300,20 @@ pub(super) fn record_end(
                 tool_use.ts,
                 session_id,
                 tool_use_id,
+            ))?;
+        }
+    }
+    // A registry function's code pasted elsewhere: a version of it too.
+    if outcome.success && !facts.copies.is_empty() {
+        let mut stmt = tx.prepare_cached(COPY_VERSION)?;
+        for copy in &facts.copies {
+            stmt.execute((
+                &copy.function_id,
+                &copy.content_sha256,
+                tool_use.ts,
+                session_id,
+                tool_use_id,
+                &copy.file_path,
             ))?;
         }
     }

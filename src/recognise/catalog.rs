@@ -1,17 +1,22 @@
 //! What recognition knows about the function registry (CONTRACT §5).
 //!
-//! A [`Catalog`] answers three questions: which function a file path is
+//! A [`Catalog`] answers four questions: which function a file path is
 //! (for `code_writes`), which function a name denotes (for
-//! `heredoc_reinvention`), and which functions an app uses (to expand
-//! `fn e2e`). It is plain data: the store reads it from registry.db, or,
-//! without a registry, from the function ids of the latest snapshot
-//! (ids alone give names, not paths or apps).
+//! `heredoc_reinvention`), which functions an app uses (to expand
+//! `fn e2e`), and whose code a written file holds (for `copy_detected`,
+//! through its [`CodeIndex`]). It is plain data: the store reads it from
+//! registry.db, or, without a registry, from the function ids of the
+//! latest snapshot (ids alone give names, not paths or apps); the code
+//! index comes from the fingerprints `snapshot` recorded, in both cases.
 //!
 //! # Lifecycle
 //! Built when ingestion starts and again when the daemon reloads;
 //! recognition only reads it.
 
 use std::collections::{BTreeSet, HashMap};
+
+use super::copies::{CodeIndex, CopyMatch, COPY_SHARE};
+use crate::contract::code::Fingerprints;
 
 /// Languages of the registry, as they appear in function ids.
 pub const LANGS: &[&str] = &["py", "go", "ts", "rs", "sh"];
@@ -24,6 +29,10 @@ pub struct Catalog {
     by_path: HashMap<String, String>,
     /// App id → the functions it uses.
     apps: HashMap<String, Vec<String>>,
+    /// The registry's directory (`/`-separated, no trailing `/`), when
+    /// read from a registry: files under it are the registry's own.
+    root: Option<String>,
+    code: CodeIndex,
     /// Where it was read from, for logs.
     pub source: String,
 }
@@ -77,6 +86,43 @@ impl Catalog {
             .entry(app.to_string())
             .or_default()
             .push(function.to_string());
+    }
+
+    /// Sets the registry's directory: files under it are never copies.
+    pub fn set_root(&mut self, root: &str) {
+        let root = root.replace('\\', "/");
+        self.root = Some(root.trim_end_matches('/').to_string());
+    }
+
+    /// Adds a function's source fingerprints (recorded by `snapshot`).
+    pub fn add_code(&mut self, id: &str, code: &Fingerprints) {
+        self.code.add(id, code);
+    }
+
+    /// Functions whose code is indexed.
+    pub fn code_len(&self) -> usize {
+        self.code.function_count()
+    }
+
+    /// Whether `path` (`/`-separated) is a file of the registry: a
+    /// function's own file, or anything under the registry's directory.
+    pub fn in_registry(&self, path: &str) -> bool {
+        let under_root = self.root.as_deref().is_some_and(|root| {
+            path.strip_prefix(root)
+                .is_some_and(|rest| rest.starts_with('/'))
+        });
+        under_root || self.function_at(path).is_some()
+    }
+
+    /// The registry functions whose code `written` holds (at least
+    /// [`COPY_SHARE`] of each one's fingerprints), the largest share first.
+    pub fn copied_functions(&self, written: &Fingerprints) -> Vec<CopyMatch> {
+        self.copied_functions_at(written, COPY_SHARE)
+    }
+
+    /// [`Self::copied_functions`] at another share (the threshold sweep).
+    pub fn copied_functions_at(&self, written: &Fingerprints, share: f64) -> Vec<CopyMatch> {
+        self.code.matches(written, share)
     }
 
     /// The registry function a name denotes. With several (same name in

@@ -25,13 +25,16 @@
 mod argkey;
 pub mod bash;
 mod catalog;
+mod copies;
 pub mod heredoc;
 pub mod redact;
 pub mod rules;
 
+use crate::contract::code::Fingerprints;
 use crate::contract::Envelope;
 pub use argkey::{ArgsKey, ArgsKeyError};
 pub use catalog::{split_function_id, Catalog, LANGS};
+pub use copies::{CopyMatch, COPY_SHARE, MIN_FUNCTION_FINGERPRINTS};
 pub use heredoc::HeredocFact;
 pub use rules::{Kind, Rule, Rules, RulesError, Scope, Severity, ToolUsed};
 
@@ -76,6 +79,20 @@ pub struct WriteFact {
     pub content_sha256: Option<String>,
 }
 
+/// A registry function's code found in a file written outside the
+/// registry: a `copy_detected` version of the function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyFact {
+    pub function_id: String,
+    pub file_path: String,
+    /// The hook's digest of the written text, when it sent one.
+    pub content_sha256: Option<String>,
+}
+
+/// The violation a copy raises, attributed to the function copied (the
+/// one with the largest share when a file holds several).
+pub const COPIED_CODE: &str = "copied_code";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViolationFact {
     pub rule_id: String,
@@ -90,6 +107,7 @@ pub struct Facts {
     pub tests: Vec<TestFact>,
     pub e2e: Vec<E2eFact>,
     pub writes: Vec<WriteFact>,
+    pub copies: Vec<CopyFact>,
     pub violations: Vec<ViolationFact>,
     /// Heredocs long enough to be pattern candidates, in command order.
     pub heredocs: Vec<HeredocFact>,
@@ -101,6 +119,7 @@ impl Facts {
             && self.tests.is_empty()
             && self.e2e.is_empty()
             && self.writes.is_empty()
+            && self.copies.is_empty()
             && self.violations.is_empty()
             && self.heredocs.is_empty()
     }
@@ -313,6 +332,10 @@ impl Recogniser {
                     .filter(|rule| rule.kind == Kind::Write)
                     .find_map(|rule| rule.function_id(rule.hits(path).first()?, None))
             });
+        let content_sha256 = env
+            .field("content_sha256")
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_string);
         if let Some(function_id) = function_id {
             let count = |name| env.int(name).filter(|n| *n >= 0).unwrap_or(0);
             facts.writes.push(WriteFact {
@@ -320,15 +343,44 @@ impl Recogniser {
                 file_path: written.to_string(),
                 lines_added: count("lines_added"),
                 lines_removed: count("lines_removed"),
-                content_sha256: env
-                    .field("content_sha256")
-                    .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-                    .map(str::to_string),
+                content_sha256,
             });
+        } else if !self.catalog.in_registry(path) {
+            self.copies(env, written, content_sha256, facts);
         }
         for rule in rules.into_iter().filter(|r| r.kind == Kind::Violation) {
             self.violation(rule, path, facts);
         }
+    }
+
+    /// Registry functions whose code the write put into a file outside the
+    /// registry, from the fingerprints the hook sent.
+    fn copies(
+        &self,
+        env: &Envelope<'_>,
+        written: &str,
+        content_sha256: Option<String>,
+        facts: &mut Facts,
+    ) {
+        let Some(fingerprints) = env
+            .field("code_fingerprints")
+            .and_then(Fingerprints::from_hex)
+        else {
+            return;
+        };
+        let found = self.catalog.copied_functions(&fingerprints);
+        if let Some(first) = found.first() {
+            facts.violations.push(ViolationFact {
+                rule_id: COPIED_CODE.to_string(),
+                severity: Severity::Warn,
+                function_id: Some(first.function_id.clone()),
+            });
+        }
+        facts.copies.extend(found.into_iter().map(|m| CopyFact {
+            function_id: m.function_id,
+            file_path: written.to_string(),
+            content_sha256: content_sha256.clone(),
+        }));
     }
 
     /// A coarse, text-free class of a failure: `interrupted` from the

@@ -25,7 +25,9 @@
 //!    says why and keeps classifying with the previous ones.
 //! 5. Every `interval`, the insight thread runs an [`insight::Pass`]
 //!    (snapshot, sequences and their proposals, patterns, telemetry
-//!    proposals) on its own connection.
+//!    proposals) on its own connection. A snapshot that changed the
+//!    registry's source fingerprints sends a reload, so copy detection
+//!    uses them from the next pass on.
 //! 6. [`Event::Shutdown`]: the ingester finishes the batch in hand
 //!    (committed with its offset) and stops reading, a running insight pass
 //!    is interrupted (it is idempotent: the next start redoes it), and
@@ -386,7 +388,13 @@ fn insight_loop(
         let span = tracing::info_span!("insight_pass");
         let _entered = span.enter();
         match config.insight.run(db.conn_mut()) {
-            Ok(report) => info!(%report, elapsed = ?started.elapsed(), "insight pass done"),
+            Ok(report) => {
+                info!(%report, elapsed = ?started.elapsed(), "insight pass done");
+                // New source fingerprints: copy detection should use them.
+                if report.snapshot.is_some_and(|s| s.code_changed()) {
+                    control.reload();
+                }
+            }
             Err(_) if control.is_shut_down() => {
                 info!("insight pass interrupted by shutdown; the next start redoes it")
             }

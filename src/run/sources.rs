@@ -35,15 +35,17 @@ pub enum LoadError {
 }
 
 /// Compiles the rules, reads the registry (or, without one, the snapshot
-/// in operations.db through `conn`) and the args_hash key, which it
+/// in operations.db through `conn`) with the source fingerprints the last
+/// snapshot recorded, and the args_hash key, which it
 /// creates in the spool directory when missing (the directory must exist:
 /// [`super::open_ingestor`] checks it once per run).
 pub fn load_recogniser(sources: &Sources, conn: &Connection) -> Result<Recogniser, LoadError> {
     let rules = Rules::load(sources.rules.as_deref())?;
-    let catalog = match &sources.registry {
+    let mut catalog = match &sources.registry {
         Some(path) => registry::read_catalog(path)?,
         None => registry::catalog_from_snapshot(conn)?,
     };
+    registry::add_function_code(&mut catalog, conn)?;
     let key = ArgsKey::load_or_create(&sources.spool)?;
     Ok(Recogniser::new(rules, catalog, key))
 }

@@ -94,6 +94,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sources",
         sql: include_str!("../../migrations/012_sources.sql"),
     },
+    Migration {
+        version: 13,
+        name: "copies",
+        sql: include_str!("../../migrations/013_copies.sql"),
+    },
 ];
 
 /// What [`apply`] did.

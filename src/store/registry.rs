@@ -7,6 +7,8 @@
 //! - [`read_catalog`] reads what recognition needs (a
 //!   [`Catalog`]); without a registry, [`catalog_from_snapshot`] builds a
 //!   thinner one from the ids in operations.db's `function_versions`.
+//!   Either way [`add_function_code`] adds the fingerprints of the
+//!   functions' sources that `snapshot` recorded, for copy detection.
 //!
 //! call_monitor writes nothing to registry.db but `proposals`
 //! ([`crate::insight`]'s outbox).
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::contract::code::Fingerprints;
 use crate::recognise::{split_function_id, Catalog};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +35,8 @@ pub enum RegistryError {
     Foreign(PathBuf),
     #[error("cannot read function ids from function_versions: {0}")]
     Snapshot(rusqlite::Error),
+    #[error("cannot read the registry's code fingerprints from function_code: {0}")]
+    Code(rusqlite::Error),
 }
 
 impl RegistryError {
@@ -109,6 +114,9 @@ pub fn read_catalog(path: &Path) -> Result<Catalog, RegistryError> {
     let conn = open(path, Access::ReadOnly)?;
     let sqlite = |source| RegistryError::sqlite(path, source);
     let mut catalog = Catalog::new(path.display().to_string());
+    if let Some(root) = registry_root(path) {
+        catalog.set_root(&root.to_string_lossy());
+    }
     let mut stmt = conn
         .prepare("SELECT id, name, file_path FROM functions")
         .map_err(sqlite)?;
@@ -145,6 +153,32 @@ pub fn read_catalog(path: &Path) -> Result<Catalog, RegistryError> {
         }
     }
     Ok(catalog)
+}
+
+/// The registry's directory: the one registry.db is in, absolute (the
+/// functions' `file_path`s are relative to it).
+pub fn registry_root(path: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(path)
+        .ok()?
+        .parent()
+        .map(Path::to_path_buf)
+}
+
+/// Adds to `catalog` the source fingerprints `snapshot` recorded in
+/// operations.db (`function_code`); none before the first snapshot.
+pub fn add_function_code(catalog: &mut Catalog, ops: &Connection) -> Result<(), RegistryError> {
+    let mut read = || -> rusqlite::Result<()> {
+        let mut stmt = ops.prepare("SELECT function_id, fingerprints FROM function_code")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        for row in rows {
+            let (id, blob) = row?;
+            catalog.add_code(&id, &Fingerprints::from_blob(&blob));
+        }
+        Ok(())
+    };
+    read().map_err(RegistryError::Code)
 }
 
 /// Without a registry: names from the function ids in operations.db's
