@@ -33,11 +33,11 @@ fn snapshot_records_each_change_once() {
     let registry = registry(&scratch);
     assert_eq!(
         stdout(&snapshot(&scratch, &registry)).trim(),
-        "functions=5 recorded=5 unchanged=0"
+        "functions=5 recorded=5 unchanged=0 fingerprinted=0 unreadable=5"
     );
     assert_eq!(
         stdout(&snapshot(&scratch, &registry)).trim(),
-        "functions=5 recorded=0 unchanged=5"
+        "functions=5 recorded=0 unchanged=5 fingerprinted=0 unreadable=5"
     );
     Connection::open(&registry)
         .unwrap()
@@ -48,7 +48,7 @@ fn snapshot_records_each_change_once() {
         .unwrap();
     assert_eq!(
         stdout(&snapshot(&scratch, &registry)).trim(),
-        "functions=5 recorded=2 unchanged=3"
+        "functions=5 recorded=2 unchanged=3 fingerprinted=0 unreadable=5"
     );
     assert_eq!(
         scratch.count("SELECT COUNT(*) FROM function_versions WHERE source = 'index'"),

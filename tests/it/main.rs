@@ -4,6 +4,7 @@ mod bash_props;
 mod browser;
 mod classification;
 mod cli;
+mod copies;
 mod dashboard;
 mod faults;
 mod function_stats;
