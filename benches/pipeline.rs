@@ -506,6 +506,35 @@ fn bash_payload(i: usize, output: usize) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A successful Write of ~`size` bytes of varied Python (every function
+/// differs in names, literals and shape, as real code does).
+fn python_write_payload(size: usize) -> Vec<u8> {
+    let mut code = String::from("import json\nimport os\nfrom pathlib import Path\n\n");
+    let mut i = 0;
+    while code.len() < size {
+        code.push_str(&format!(
+            "def step_{i}(rows, limit={}):\n    out = []\n    for n, row in enumerate(rows):\n        if n > limit or not row.get('k{}'):\n            {}\n        out.append({{'id': row['id'], 'v': row.get('v', 0) * {}}})\n    return out\n\n",
+            i * 7 % 50,
+            i % 13,
+            ["continue", "break", "pass"][i % 3],
+            i % 5 + 1,
+        ));
+        if i % 4 == 0 {
+            code.push_str(&format!("class Model{i}:\n    def __init__(self, path):\n        self.path = Path(path) / 'm{i}.json'\n\n    def load(self):\n        return json.loads(self.path.read_text()) if self.path.exists() else {{}}\n\n"));
+        }
+        i += 1;
+    }
+    serde_json::json!({
+        "session_id": "bench-0", "hook_event_name": "PostToolUse", "tool_name": "Write",
+        "tool_use_id": "toolu_write", "cwd": "/home/dev/app", "transcript_path": "/t.jsonl",
+        "permission_mode": "acceptEdits",
+        "tool_input": {"file_path": "/home/dev/app/pipeline.py", "content": code},
+        "tool_response": {"type": "create", "filePath": "/home/dev/app/pipeline.py", "content": code, "structuredPatch": []}
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// Spawns `cmd` with `stdin` piped in and waits; returns the wall time.
 fn timed_run(cmd: &mut Command, stdin: &[u8]) -> Duration {
     let start = Instant::now();
@@ -554,8 +583,16 @@ fn bench_hook(dir: &Path) {
     const RUNS: usize = 400;
     let spool = dir.join("hook-spool");
     let mut spooled = 0;
-    for (what, output) in [("small payload", 120), ("200 KB Bash output", 200 * 1024)] {
-        let payload = bash_payload(0, output);
+    let payloads = [
+        ("small payload", bash_payload(0, 120)),
+        ("200 KB Bash output", bash_payload(0, 200 * 1024)),
+        // Copy detection fingerprints the code a write puts into a file.
+        (
+            "Write of a 40 KB Python file",
+            python_write_payload(40 * 1024),
+        ),
+    ];
+    for (what, payload) in payloads {
         let (mut hook, mut truth, mut cat) = (Vec::new(), Vec::new(), Vec::new());
         // Interleave so that machine noise hits all three alike; warm up
         // first. `/bin/true` exits without reading its stdin; `cat` must
