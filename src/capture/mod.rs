@@ -10,10 +10,13 @@
 //!
 //! # Lifecycle
 //! read stdin → [`reduce::reduce`] (CONTRACT §3) → wrap in an envelope
-//! (UUIDv7 id, RFC 3339 ms UTC timestamp, host) → [`crate::spool::append_line`].
+//! (UUIDv7 id, RFC 3339 ms UTC timestamp, host) → [`crate::spool::append_line`]
+//! → on SessionStart, the session's exports into `CLAUDE_ENV_FILE`
+//! ([`session_env`]).
 
 pub mod install;
 pub mod reduce;
+pub mod session_env;
 pub mod transcript;
 
 use std::io::{self, Read};
@@ -39,8 +42,27 @@ pub fn run(spool_dir: &Path) {
             return;
         }
     };
-    if let Err(e) = spool_event(spool_dir, &input) {
-        eprintln!("call_monitor hook: event not recorded: {e}");
+    match spool_event(spool_dir, &input) {
+        Ok(event) => export_session(&event, spool_dir),
+        Err(e) => eprintln!("call_monitor hook: event not recorded: {e}"),
+    }
+}
+
+/// On SessionStart, tells the session's later Bash commands their session
+/// and spool through `CLAUDE_ENV_FILE` ([`session_env`]).
+fn export_session(event: &serde_json::Map<String, serde_json::Value>, spool_dir: &Path) {
+    let field = |name| event.get(name).and_then(serde_json::Value::as_str);
+    if field("hook_event_name") != Some(crate::contract::events::SESSION_START) {
+        return;
+    }
+    let (Some(session_id), Some(env_file)) = (
+        field("session_id").filter(|id| !id.is_empty()),
+        std::env::var_os(session_env::CLAUDE_ENV_FILE).filter(|f| !f.is_empty()),
+    ) else {
+        return;
+    };
+    if let Err(e) = session_env::export(Path::new(&env_file), session_id, spool_dir) {
+        eprintln!("call_monitor hook: cannot write the session's environment file: {e}");
     }
 }
 
@@ -64,8 +86,12 @@ pub fn read_bounded(reader: impl Read, max: usize) -> io::Result<Input> {
     Ok(Input { bytes, overflowed })
 }
 
-/// Reduces `input` and appends its envelope to the spool.
-pub fn spool_event(spool_dir: &Path, input: &Input) -> Result<(), spool::SpoolError> {
+/// Reduces `input` and appends its envelope to the spool; returns the
+/// reduced event.
+pub fn spool_event(
+    spool_dir: &Path,
+    input: &Input,
+) -> Result<serde_json::Map<String, serde_json::Value>, spool::SpoolError> {
     let event = if input.overflowed {
         reduce::invalid(&input.bytes)
     } else {
@@ -75,7 +101,7 @@ pub fn spool_event(spool_dir: &Path, input: &Input) -> Result<(), spool::SpoolEr
     let line = envelope_line(&event, now);
     spool::ensure_dir(spool_dir)?;
     spool::append_line(spool_dir, &line, now)?;
-    Ok(())
+    Ok(event)
 }
 
 #[cfg(test)]

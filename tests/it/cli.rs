@@ -318,3 +318,83 @@ fn a_closed_stdout_ends_a_report_without_a_panic() {
         );
     }
 }
+
+/// The hook spawned as Claude Code spawns a SessionStart hook: with
+/// `CLAUDE_ENV_FILE` set.
+fn hook_with_env_file(scratch: &Scratch, env_file: &Path, payload: &str) -> (i32, String) {
+    use std::io::Write;
+    let mut child = call_monitor()
+        .arg("hook")
+        .arg("--spool")
+        .arg(scratch.spool())
+        .env("CLAUDE_ENV_FILE", env_file)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(payload.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn session_start_tells_the_sessions_commands_their_session_and_spool() {
+    let scratch = Scratch::new();
+    let env_file = scratch
+        .dir
+        .path()
+        .join("session-env/sessionstart-hook-0.sh");
+    std::fs::create_dir_all(env_file.parent().unwrap()).unwrap();
+    let start = r#"{"session_id":"sess-env-1","hook_event_name":"SessionStart","source":"startup","cwd":"/w"}"#;
+    let tool = r#"{"session_id":"sess-env-1","hook_event_name":"PreToolUse","tool_name":"Bash","tool_use_id":"t1","tool_input":{"command":"ls"}}"#;
+    assert_eq!(
+        hook_with_env_file(&scratch, &env_file, start),
+        (0, String::new())
+    );
+    assert_eq!(
+        hook_with_env_file(&scratch, &env_file, tool),
+        (0, String::new())
+    );
+    // A resume starts the same session again: nothing is added twice.
+    assert_eq!(
+        hook_with_env_file(&scratch, &env_file, start),
+        (0, String::new())
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            ". '{}' && echo \"$CALL_MONITOR_SESSION_ID $CALL_MONITOR_SPOOL\"",
+            env_file.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("sess-env-1 {}", scratch.spool().display())
+    );
+    let text = std::fs::read_to_string(&env_file).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+
+    // An env file that cannot be written: one line on stderr, the event
+    // still spooled, exit 0.
+    let (code, stderr) = hook_with_env_file(&scratch, scratch.dir.path(), start);
+    assert_eq!(code, 0);
+    assert!(
+        stderr.starts_with("call_monitor hook: cannot write the session's environment file"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1);
+    let spooled: usize = crate::support::spool_files(&scratch.spool())
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap().lines().count())
+        .sum();
+    assert_eq!(spooled, 4);
+}
