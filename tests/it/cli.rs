@@ -322,26 +322,10 @@ fn a_closed_stdout_ends_a_report_without_a_panic() {
 /// The hook spawned as Claude Code spawns a SessionStart hook: with
 /// `CLAUDE_ENV_FILE` set.
 fn hook_with_env_file(scratch: &Scratch, env_file: &Path, payload: &str) -> (i32, String) {
-    use std::io::Write;
-    let mut child = call_monitor()
-        .arg("hook")
-        .arg("--spool")
-        .arg(scratch.spool())
-        .env("CLAUDE_ENV_FILE", env_file)
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    crate::support::run_hook_with_env(
+        &scratch.spool(),
+        payload.as_bytes(),
+        &[("CLAUDE_ENV_FILE", env_file)],
     )
 }
 

@@ -101,11 +101,18 @@ impl Scratch {
 }
 
 pub fn run_hook(spool: &Path, payload: &[u8]) -> (i32, String) {
+    run_hook_with_env(spool, payload, &[])
+}
+
+/// [`run_hook`] with more environment variables, as Claude Code sets some
+/// for some events (`CLAUDE_ENV_FILE` on SessionStart).
+pub fn run_hook_with_env(spool: &Path, payload: &[u8], env: &[(&str, &Path)]) -> (i32, String) {
     use std::io::Write;
     let mut child = call_monitor()
         .arg("hook")
         .arg("--spool")
         .arg(spool)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
