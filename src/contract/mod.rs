@@ -50,6 +50,11 @@ pub mod events {
     /// What the hook spools for stdin that is not a JSON object; the daemon
     /// quarantines it.
     pub const INVALID: &str = "_invalid";
+    /// One registry function call measured by the Python telemetry wrapper
+    /// (`clients/python`), with `"origin": "wrapper"`: `function_id`,
+    /// `started_at`, `duration_ms`, `success`, `error_class` (an exception
+    /// class name), `args_hash`, and `session_id` when the session is known.
+    pub const FUNCTION_CALL: &str = "FunctionCall";
 }
 
 /// Which writer an event came from (`tool_uses.source`, `calls.source`).

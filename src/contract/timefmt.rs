@@ -18,6 +18,12 @@ pub fn format(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The canonical text of a time given in milliseconds since the epoch
+/// (`None` out of chrono's range).
+pub fn format_millis(ms: i64) -> Option<String> {
+    DateTime::from_timestamp_millis(ms).map(format)
+}
+
 /// The canonical text of the current time.
 pub fn now() -> String {
     format(Utc::now())

@@ -57,6 +57,7 @@ mod tests;
 mod tool_rollups;
 mod tools;
 mod transcripts;
+mod wrapper;
 
 use std::fs::File;
 use std::io;

@@ -8,7 +8,9 @@
 //!   it is stored as an event, nothing more.
 //! - A Pre whose Post (same session and tool use) comes later in the same
 //!   batch is [`Action::StartOnly`]: it only lends its start time, and the
-//!   Post writes the complete row at once (one insert, not two writes).
+//!   Post writes the complete row at once (one insert, not two writes) —
+//!   unless a call the Python wrapper measured in that session comes
+//!   between them: it refines the row the Pre writes.
 //! - Every other tool-use event is [`Action::Record`]ed, and only those are
 //!   recognised ahead.
 //! - A plan holds for the batch it was made for. When some events turn out
@@ -87,13 +89,25 @@ pub struct Ahead {
 /// the rest skipped.
 pub(super) fn plan_batch(batch: &[&Envelope<'_>]) -> Vec<Planned> {
     let mut post_at: HashMap<(&str, &str), usize> = HashMap::new();
+    // Where the Python wrapper's measured calls are, by session: a Pre
+    // with one between it and its Post must write its row first, for the
+    // measurement to refine it.
+    let mut measured_at: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, env) in batch.iter().enumerate() {
-        if let (Some(Phase::Post { .. }), Some(key)) =
-            (Phase::of(env.hook_event_name()), pair_key(env))
-        {
+        let name = env.hook_event_name();
+        if let (Some(Phase::Post { .. }), Some(key)) = (Phase::of(name), pair_key(env)) {
             post_at.entry(key).or_insert(i);
+        } else if name == events::FUNCTION_CALL {
+            if let Some(session) = env.field("session_id") {
+                measured_at.entry(session).or_default().push(i);
+            }
         }
     }
+    let measured_between = |session: &str, from: usize, to: usize| {
+        measured_at
+            .get(session)
+            .is_some_and(|at| at.iter().any(|&m| from < m && m < to))
+    };
     batch
         .iter()
         .enumerate()
@@ -102,9 +116,11 @@ pub(super) fn plan_batch(batch: &[&Envelope<'_>]) -> Vec<Planned> {
                 _ if env.field("session_id").is_none() => Action::Skip,
                 None => Action::Skip,
                 Some(Phase::Pre)
-                    if pair_key(env)
-                        .and_then(|key| post_at.get(&key))
-                        .is_some_and(|&post| post > i) =>
+                    if pair_key(env).is_some_and(|key| {
+                        post_at
+                            .get(&key)
+                            .is_some_and(|&post| post > i && !measured_between(key.0, i, post))
+                    }) =>
                 {
                     Action::StartOnly
                 }
@@ -227,6 +243,30 @@ mod tests {
             [Action::Record, Action::Record]
         );
         assert_eq!(actions(&[env(PRE, "s", "t1")]), [Action::Record]);
+    }
+
+    #[test]
+    fn a_measured_call_between_pre_and_post_makes_the_pre_write_its_row() {
+        let measured = |session: &str| env(events::FUNCTION_CALL, session, "");
+        assert_eq!(
+            actions(&[env(PRE, "s", "t1"), measured("s"), env(POST, "s", "t1")]),
+            [Action::Record, Action::Skip, Action::Record]
+        );
+        // Another session's, or one after the Post, changes nothing.
+        assert_eq!(
+            actions(&[
+                env(PRE, "s", "t1"),
+                measured("other"),
+                env(POST, "s", "t1"),
+                measured("s")
+            ]),
+            [
+                Action::StartOnly,
+                Action::Skip,
+                Action::Record,
+                Action::Skip
+            ]
+        );
     }
 
     #[test]

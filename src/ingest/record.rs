@@ -19,7 +19,8 @@ use super::rows::{duration_of, outcome, record_end, record_start, ToolUse};
 use super::sessions::Sessions;
 use super::tool_rollups;
 use super::tools::{self, ToolOutcome};
-use crate::contract::{Envelope, Origin};
+use super::wrapper;
+use crate::contract::{events, Envelope, Origin};
 use crate::recognise::Recogniser;
 
 /// Applies new envelopes to the event tables, one batch at a time, and
@@ -81,6 +82,13 @@ impl Recorder {
             let ts = env.ts_text.as_str();
             let session = env.field("session_id");
             let name = env.hook_event_name();
+            // A call the Python wrapper measured: not a Claude Code event.
+            if name == events::FUNCTION_CALL {
+                if let Some(session_id) = wrapper::record(tx, &mut self.rollups, env)? {
+                    self.sessions.touch(session_id);
+                }
+                continue;
+            }
             self.tools.event(name, session, env.field("trigger"), ts);
             let Some(session_id) = session else {
                 continue;

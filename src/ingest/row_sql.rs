@@ -61,8 +61,19 @@ macro_rules! record_start_sql {
 
 /// Post: outcome and duration (the payload's, else end minus the start the
 /// Pre wrote). Without a Pre yet, `ts` holds the end until the Pre arrives.
+/// Where `$kept` holds (a call the Python wrapper measured), the row's own
+/// duration stays.
 macro_rules! record_end_sql {
     ($table:literal, $columns:literal, $values:literal, $updates:literal) => {
+        record_end_sql!(@ $table, $columns, $values, $updates, "COALESCE(excluded.duration_ms, ",
+            $table, ".duration_ms, ", sql_millis!("excluded.ts", concat!($table, ".ts")), ")")
+    };
+    ($table:literal, $columns:literal, $values:literal, $updates:literal, $kept:literal) => {
+        record_end_sql!(@ $table, $columns, $values, $updates, "CASE WHEN ", $kept, " THEN ",
+            $table, ".duration_ms ELSE COALESCE(excluded.duration_ms, ", $table, ".duration_ms, ",
+            sql_millis!("excluded.ts", concat!($table, ".ts")), ") END")
+    };
+    (@ $table:literal, $columns:literal, $values:literal, $updates:literal, $($duration:expr),+) => {
         concat!(
             "INSERT INTO ",
             $table,
@@ -74,11 +85,8 @@ macro_rules! record_end_sql {
             ")",
             on_tool_use!(),
             $updates,
-            ", duration_ms = COALESCE(excluded.duration_ms, ",
-            $table,
-            ".duration_ms, ",
-            sql_millis!("excluded.ts", concat!($table, ".ts")),
-            ")"
+            ", duration_ms = ",
+            $($duration),+
         )
     };
 }
@@ -93,7 +101,10 @@ pub(super) const CALL_END: &str = record_end_sql!(
     "calls",
     "function_id, tool_used, args_hash, success, error_class, agent_id, agent_type",
     "?6, ?7, ?8, ?9, ?10, ?11, ?12",
-    "success = excluded.success, error_class = excluded.error_class, args_hash = COALESCE(calls.args_hash, excluded.args_hash)"
+    "success = CASE WHEN calls.wrapper_calls > 0 THEN calls.success ELSE excluded.success END,
+     error_class = CASE WHEN calls.wrapper_calls > 0 THEN calls.error_class ELSE excluded.error_class END,
+     args_hash = COALESCE(calls.args_hash, excluded.args_hash)",
+    "calls.wrapper_calls > 0"
 );
 /// What the rollups need of a call row, before and after each write. (Not
 /// `RETURNING`: SQLite runs it like a trigger, with a statement journal.)
@@ -132,6 +143,18 @@ pub(super) const EDIT_VERSION: &str =
 pub(super) const COPY_VERSION: &str =
     "INSERT INTO function_versions (function_id, version, content_hash, source, seen_at, session_id, tool_use_id, file_path)
      VALUES (?1, NULL, ?2, 'copy_detected', ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
+/// The heredoc call row a wrapper-measured call belongs to: the session's
+/// latest heredoc call of the function that started before `?3` (the
+/// call's start, plus a little clock slack).
+pub(super) const WRAPPER_TARGET: &str =
+    "SELECT tool_use_id, ordinal, wrapper_calls, success, duration_ms, error_class FROM calls
+     WHERE session_id = ?1 AND function_id = ?2 AND tool_used = 'heredoc' AND source <> 'wrapper'
+       AND tool_use_id IS NOT NULL AND ts <= ?3
+     ORDER BY ts DESC, ordinal LIMIT 1";
+/// A heredoc call row refined by the wrapper's measurement.
+pub(super) const WRAPPER_REFINE: &str =
+    "UPDATE calls SET success = ?4, duration_ms = ?5, error_class = ?6, wrapper_calls = wrapper_calls + 1
+     WHERE session_id = ?1 AND tool_use_id = ?2 AND ordinal = ?3";
 pub(super) const HEREDOC_SKELETON: &str =
     "INSERT INTO heredoc_skeletons (skeleton_hash, skeleton, tokens)
      VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";

@@ -99,6 +99,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "copies",
         sql: include_str!("../../migrations/013_copies.sql"),
     },
+    Migration {
+        version: 14,
+        name: "wrapper_calls",
+        sql: include_str!("../../migrations/014_wrapper_calls.sql"),
+    },
 ];
 
 /// What [`apply`] did.

@@ -208,7 +208,7 @@ fn lean_inserts_upgrade_keeps_rows_and_write_counts() {
         .unwrap();
     }
     let db = Database::open(&path, Missing::Refuse).unwrap();
-    assert_eq!(db.migration().applied, vec![7, 8, 9, 10, 11, 12, 13]);
+    assert_eq!(db.migration().applied, vec![7, 8, 9, 10, 11, 12, 13, 14]);
     let c = db.conn();
     assert_eq!(count(c, "SELECT COUNT(*) FROM calls"), 3);
     assert_eq!(
