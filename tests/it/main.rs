@@ -24,3 +24,4 @@ mod systemd;
 mod tool_stats;
 mod transcript_equivalence;
 mod transcripts;
+mod wrapper;
