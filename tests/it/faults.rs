@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
@@ -161,58 +161,6 @@ fn sigterm_mid_backlog_commits_what_was_read_and_exits_0() {
 }
 
 // ---------------------------------------------------------------- resources
-
-/// A small tmpfs, unmounted on drop; `None` (skip) when not root.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIPPED: mounting a tmpfs to fill it needs root");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "root, yet mount -t tmpfs failed");
-        Some(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Fills the file system to the last byte; returns the filler.
-    fn fill(&self) -> PathBuf {
-        let filler = self.path().join("filler");
-        let mut f = std::fs::File::create(&filler).unwrap();
-        for chunk in [1 << 20, 4096, 1] {
-            let buf = vec![0u8; chunk];
-            while f.write_all(&buf).is_ok() {}
-        }
-        filler
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 #[test]
 fn hook_on_a_full_spool_disk_exits_0_says_why_and_tears_nothing() {

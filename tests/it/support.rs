@@ -330,3 +330,59 @@ pub fn assert_secrets_absent(db: &Path, secrets: &[&str]) {
         }
     }
 }
+
+/// A small tmpfs, unmounted on drop; `None` (skip) when not root.
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        Self::mount_with(&format!("size={size},mode=0700"))
+    }
+
+    /// A read-only one (a spool no writer can append to, even root).
+    pub fn mount_read_only() -> Option<Tmpfs> {
+        Self::mount_with("size=1m,mode=0700,ro")
+    }
+
+    fn mount_with(options: &str) -> Option<Tmpfs> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIPPED: mounting a tmpfs needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "root, yet mount -t tmpfs failed");
+        Some(Tmpfs { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the file system to the last byte; returns the filler.
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        for chunk in [1 << 20, 4096, 1] {
+            let buf = vec![0u8; chunk];
+            while f.write_all(&buf).is_ok() {}
+        }
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}

@@ -8,7 +8,9 @@ use std::process::{Command, Output};
 
 use serde_json::json;
 
-use crate::support::{run_hook_with_env, spool_files, succeed, Scratch};
+use std::time::Duration;
+
+use crate::support::{run_hook_with_env, spool_files, succeed, wait_until, Daemon, Scratch, Tmpfs};
 
 /// A stub fn_registry package: `fn_registry.data` defines its functions in
 /// the package, `fn_registry.text.slugify` in a module of its own.
@@ -120,19 +122,19 @@ fn rows(scratch: &Scratch, sql: &str) -> Vec<String> {
     rows.map(Result::unwrap).collect()
 }
 
-#[test]
-fn a_heredoc_under_fn_telemetry_refines_its_call_rows() {
-    let scratch = Scratch::new();
+/// The agent's side of a session: SessionStart (the hook exports the
+/// session's environment), then a Bash tool use whose heredoc runs under
+/// `FN_TELEMETRY=1`. `between` runs after each hook, as an ingester would.
+fn agent_runs_the_heredoc(scratch: &Scratch, between: impl Fn()) {
     let pkgs = stub_registry(scratch.dir.path());
     let env_file = scratch.dir.path().join("sessionstart-hook-0.sh");
     let hook = |payload: &[u8]| {
         let (code, stderr) =
             run_hook_with_env(&scratch.spool(), payload, &[("CLAUDE_ENV_FILE", &env_file)]);
         assert_eq!((code, stderr.as_str()), (0, ""));
+        between();
     };
     hook(br#"{"session_id":"s-wrap","hook_event_name":"SessionStart","source":"startup","cwd":"/home/dev/app"}"#);
-    // The daemon has run before: the args_hash key exists.
-    replay(&scratch);
     hook(&bash_event("PreToolUse", "s-wrap", "toolu_heredoc"));
     let out = run_python(Some(&env_file), &pkgs, &[], SCRIPT);
     assert!(
@@ -142,22 +144,12 @@ fn a_heredoc_under_fn_telemetry_refines_its_call_rows() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello-world\n");
     hook(&bash_event("PostToolUse", "s-wrap", "toolu_heredoc"));
-    // The wrapper's lines carry no argument values.
-    let spooled: String = spool_files(&scratch.spool())
-        .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap())
-        .collect();
-    let measured: Vec<&str> = spooled
-        .lines()
-        .filter(|l| l.contains("\"FunctionCall\""))
-        .collect();
-    assert_eq!(measured.len(), 4);
-    assert!(measured.iter().all(|l| !l.contains("SECRET-arg-91")));
-    replay(&scratch);
-    crate::support::assert_secrets_absent(&scratch.db(), &["SECRET-arg-91"]);
+}
 
+/// The rows the heredoc's session must end with, however it was ingested.
+fn assert_refined(scratch: &Scratch) {
     let calls = rows(
-        &scratch,
+        scratch,
         "SELECT function_id || ' ' || source || ' ' || wrapper_calls || ' ' || success || ' '
                 || COALESCE(error_class, '-') || ' ' || COALESCE(tool_use_id, '-')
          FROM calls ORDER BY function_id, source",
@@ -203,10 +195,61 @@ fn a_heredoc_under_fn_telemetry_refines_its_call_rows() {
         ),
         1
     );
+    crate::support::assert_secrets_absent(&scratch.db(), &["SECRET-arg-91"]);
+}
+
+#[test]
+fn a_heredoc_under_fn_telemetry_refines_its_call_rows() {
+    let scratch = Scratch::new();
+    // The daemon has run before: the args_hash key exists.
+    replay(&scratch);
+    agent_runs_the_heredoc(&scratch, || {});
+    // The wrapper's lines carry no argument values.
+    let spooled: String = spool_files(&scratch.spool())
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    let measured: Vec<&str> = spooled
+        .lines()
+        .filter(|l| l.contains("\"FunctionCall\""))
+        .collect();
+    assert_eq!(measured.len(), 4);
+    assert!(measured.iter().all(|l| !l.contains("SECRET-arg-91")));
+    // One replay: Pre, the measured calls and Post in one batch.
+    replay(&scratch);
+    assert_refined(&scratch);
     // Replaying again changes nothing.
     replay(&scratch);
     assert_eq!(scratch.count("SELECT SUM(wrapper_calls) FROM calls"), 3);
     assert_eq!(scratch.count("SELECT COUNT(*) FROM calls"), 3);
+}
+
+#[test]
+fn the_daemon_refines_the_rows_as_the_lines_arrive() {
+    let scratch = Scratch::new();
+    scratch.private_spool();
+    let daemon = Daemon::start_ready(&scratch, &[]);
+    let events = || scratch.count("SELECT COUNT(*) FROM events");
+    let ingested = std::cell::Cell::new(0);
+    // Each hook's event is in the database before the agent goes on, as
+    // with a live daemon (the measured calls arrive between Pre and Post).
+    agent_runs_the_heredoc(&scratch, || {
+        let before = ingested.get();
+        wait_until("the hook's event ingested", Duration::from_secs(30), || {
+            events() > before
+        });
+        ingested.set(events());
+    });
+    wait_until("the Post ingested", Duration::from_secs(30), || {
+        scratch.count("SELECT COUNT(*) FROM tool_uses WHERE success IS NOT NULL") == 1
+    });
+    assert_eq!(
+        events(),
+        2 + 4 + 1,
+        "SessionStart, Pre, 4 measured calls, Post"
+    );
+    assert_refined(&scratch);
+    assert_eq!(daemon.terminate().0, 0);
 }
 
 #[test]
@@ -258,9 +301,17 @@ fn the_users_code_runs_and_exits_as_it_would_without_a_usable_spool() {
     let scratch = Scratch::new();
     let pkgs = stub_registry(scratch.dir.path());
     let script = "import call_monitor_telemetry, sys\nfrom fn_registry.data import csv_load, strict_parse\nprint(csv_load('q'))\ntry:\n    strict_parse('z')\nexcept ValueError as e:\n    print('caught', e)\nsys.exit(3)\n";
-    // (Tests run as root in CI, where a 0500 directory is still writable:
-    // the unusable spools are one others could read, which the daemon would
-    // refuse, and a path that is a file.)
+    // A read-only file system (a read-only tmpfs: as root, CI's user, a
+    // 0500 directory would still be writable; skipped when not root), a
+    // spool others could read (the daemon would refuse it), a path that is
+    // a file, and no spool at all.
+    let read_only = Tmpfs::mount_read_only();
+    if let Some(fs) = &read_only {
+        assert!(
+            std::fs::write(fs.path().join("probe"), "").is_err(),
+            "mounted read-only"
+        );
+    }
     let shared = scratch.dir.path().join("shared-spool");
     std::fs::create_dir(&shared).unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -269,7 +320,9 @@ fn the_users_code_runs_and_exits_as_it_would_without_a_usable_spool() {
     std::fs::write(&file, "").unwrap();
     let missing = scratch.dir.path().join("no-such-spool");
     let plain = run_python(None, &pkgs, &[("FN_TELEMETRY", "0")], script);
-    for spool in [&shared, &file, &missing] {
+    let mut spools = vec![shared.clone(), file.clone(), missing.clone()];
+    spools.extend(read_only.as_ref().map(|fs| fs.path().to_path_buf()));
+    for spool in &spools {
         let out = run_python(
             None,
             &pkgs,
