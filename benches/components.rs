@@ -9,6 +9,9 @@
 //!   classify, the `events`, `calls`, … rows, rollups and the file offset in
 //!   one transaction (`Ingestor::ingest_file`).
 //!
+//! - `fingerprint`: copy-detection fingerprints of a 40 KB Python file, the
+//!   work the hook adds to a Write of code (`Fingerprints::of`).
+//!
 //! `cargo bench --bench components` (add `-- parse` etc. for one of them).
 
 use std::path::Path;
@@ -120,5 +123,16 @@ fn ingest(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse, classify, ingest);
+fn fingerprint(c: &mut Criterion) {
+    use call_monitor::contract::code::{Fingerprints, Lang};
+    let source = support::python_source(40 * 1024);
+    let mut group = c.benchmark_group("fingerprint");
+    group.throughput(Throughput::Bytes(source.len() as u64));
+    group.bench_function("python_40k", |b| {
+        b.iter(|| std::hint::black_box(Fingerprints::of(&source, Lang::Python)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse, classify, ingest, fingerprint);
 criterion_main!(benches);

@@ -87,3 +87,24 @@ pub fn write_tool_uses(
     }
     written
 }
+
+/// ~`size` bytes of varied Python source (every function differs in
+/// names, literals and shape, as real code does).
+pub fn python_source(size: usize) -> String {
+    let mut code = String::from("import json\nimport os\nfrom pathlib import Path\n\n");
+    let mut i = 0;
+    while code.len() < size {
+        code.push_str(&format!(
+            "def step_{i}(rows, limit={}):\n    out = []\n    for n, row in enumerate(rows):\n        if n > limit or not row.get('k{}'):\n            {}\n        out.append({{'id': row['id'], 'v': row.get('v', 0) * {}}})\n    return out\n\n",
+            i * 7 % 50,
+            i % 13,
+            ["continue", "break", "pass"][i % 3],
+            i % 5 + 1,
+        ));
+        if i % 4 == 0 {
+            code.push_str(&format!("class Model{i}:\n    def __init__(self, path):\n        self.path = Path(path) / 'm{i}.json'\n\n    def load(self):\n        return json.loads(self.path.read_text()) if self.path.exists() else {{}}\n\n"));
+        }
+        i += 1;
+    }
+    code
+}

@@ -10,8 +10,9 @@
 //!    identifier becomes `I`, a string `S`, a number `N`, a path `P`;
 //!    punctuation stays. Renaming, new literals, added comments and
 //!    reformatting leave the sequence as it was.
-//! 3. Hash every run of [`K`] consecutive tokens (FNV-1a, 64 bits folded to
-//!    32).
+//! 3. Hash each token (FNV-1a, 64 bits) and every run of [`K`]
+//!    consecutive tokens (a polynomial rolling hash of the token hashes,
+//!    mixed and folded to 32 bits).
 //! 4. Winnow: of every [`WINDOW`] consecutive k-gram hashes keep the
 //!    smallest (the rightmost on ties). A run of at least
 //!    `K + WINDOW - 1` tokens shared by two texts gives them at least one
@@ -25,7 +26,7 @@
 //! A fingerprint is a 32-bit hash of a run of masked tokens. It holds no
 //! identifier, literal or comment, and no code can be read back from it.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use super::lexer::{tokenize, Lang, Token, KEPT_WORDS};
 
@@ -171,15 +172,41 @@ fn token_hash(token: &Token) -> Option<u64> {
     Some(fnv(FNV_OFFSET, bytes))
 }
 
+/// Multiplier of the rolling k-gram hash (odd, so every power is too).
+const ROLL_BASE: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The hash of every run of [`K`] tokens, in text order: a polynomial
+/// rolling hash over the token hashes (one multiply-add per token, not K),
+/// finished by a 64-bit mixer and folded to 32 bits.
 fn kgram_hashes(text: &str, lang: Lang) -> Vec<u32> {
     let tokens: Vec<u64> = tokenize(text, lang).iter().filter_map(token_hash).collect();
-    tokens
-        .windows(K)
-        .map(|run| {
-            let hash = run.iter().fold(FNV_OFFSET, |h, t| fnv(h, &t.to_le_bytes()));
-            (hash ^ (hash >> 32)) as u32
-        })
-        .collect()
+    if tokens.len() < K {
+        return Vec::new();
+    }
+    // ROLL_BASE^(K-1): the weight of the token leaving the window.
+    let leaving = (1..K).fold(1u64, |w, _| w.wrapping_mul(ROLL_BASE));
+    let mut rolling = tokens[..K]
+        .iter()
+        .fold(0u64, |h, t| h.wrapping_mul(ROLL_BASE).wrapping_add(*t));
+    let mut hashes = Vec::with_capacity(tokens.len() - K + 1);
+    hashes.push(finish(rolling));
+    for at in K..tokens.len() {
+        rolling = rolling
+            .wrapping_sub(tokens[at - K].wrapping_mul(leaving))
+            .wrapping_mul(ROLL_BASE)
+            .wrapping_add(tokens[at]);
+        hashes.push(finish(rolling));
+    }
+    hashes
+}
+
+/// splitmix64's finaliser, folded to 32 bits: every input bit moves the
+/// kept ones.
+fn finish(mut x: u64) -> u32 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x ^ (x >> 32)) as u32
 }
 
 /// The winnowed hashes in text order (a position chosen by consecutive
@@ -326,6 +353,23 @@ def count_rows(conn, table):
         assert!(fp.truncated);
         assert_eq!(fp.len(), MAX_FINGERPRINTS);
         assert!(Fingerprints::of("x = 1", Lang::Python).is_empty());
+    }
+
+    #[test]
+    fn the_rolling_hash_is_the_hash_of_each_run_alone() {
+        let text = "def f(a, b):\n    return [x * a for x in b if x > 2] + g(a, 'k', 3)\n";
+        let rolled = kgram_hashes(text, Lang::Python);
+        let tokens: Vec<u64> = tokenize(text, Lang::Python)
+            .iter()
+            .filter_map(token_hash)
+            .collect();
+        assert_eq!(rolled.len(), tokens.len() - K + 1);
+        for (at, hash) in rolled.iter().enumerate() {
+            let direct = tokens[at..at + K]
+                .iter()
+                .fold(0u64, |h, t| h.wrapping_mul(ROLL_BASE).wrapping_add(*t));
+            assert_eq!(*hash, finish(direct), "run {at}");
+        }
     }
 
     #[test]

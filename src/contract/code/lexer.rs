@@ -2,7 +2,7 @@
 //! for heredoc skeletons and for copy fingerprints. It never fails: an
 //! unterminated string or comment runs to the end of the text.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::sync::LazyLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
