@@ -145,9 +145,10 @@ pub(super) const COPY_VERSION: &str =
      VALUES (?1, NULL, ?2, 'copy_detected', ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING";
 /// The heredoc call row a wrapper-measured call belongs to: the session's
 /// latest heredoc call of the function that started before `?3` (the
-/// call's start, plus a little clock slack).
-pub(super) const WRAPPER_TARGET: &str =
-    "SELECT tool_use_id, ordinal, wrapper_calls, success, duration_ms, error_class FROM calls
+/// call's start, plus a little clock slack). The first five columns are
+/// [`CALL_ROW`]'s, for the rollups.
+pub(super) const WRAPPER_TARGET: &str = "SELECT function_id, ts, success, duration_ms, tool_used,
+            tool_use_id, ordinal, wrapper_calls, error_class FROM calls
      WHERE session_id = ?1 AND function_id = ?2 AND tool_used = 'heredoc' AND source <> 'wrapper'
        AND tool_use_id IS NOT NULL AND ts <= ?3
      ORDER BY ts DESC, ordinal LIMIT 1";

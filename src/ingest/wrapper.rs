@@ -24,7 +24,7 @@
 use rusqlite::{OptionalExtension, Transaction};
 
 use super::rollups::{self, CallRow};
-use super::row_sql::{CALL_INSERT, CALL_ROW, WRAPPER_REFINE, WRAPPER_TARGET};
+use super::row_sql::{CALL_INSERT, WRAPPER_REFINE, WRAPPER_TARGET};
 use crate::contract::{timefmt, Envelope, Origin};
 use crate::recognise::rules::is_identifier;
 
@@ -35,9 +35,14 @@ pub const CLOCK_SLACK_MS: i64 = 2_000;
 /// A measured call, checked.
 struct Measured<'e> {
     function_id: &'e str,
+    /// The call's start (the envelope's time when it gave none), in
+    /// milliseconds and as stored.
+    started_ms: i64,
     started_at: String,
     duration_ms: Option<i64>,
     success: bool,
+    /// A failed call's exception class (`Exception` when it sent none or
+    /// a bad one); `None` for a success.
     error_class: Option<&'e str>,
     args_hash: Option<&'e str>,
 }
@@ -45,20 +50,24 @@ struct Measured<'e> {
 impl<'e> Measured<'e> {
     fn of(env: &'e Envelope<'_>) -> Option<Self> {
         let function_id = env.field("function_id").filter(|id| is_identifier(id))?;
-        let started_at = env
+        let started_ms = env
             .field("started_at")
             .and_then(timefmt::epoch_millis)
-            .and_then(timefmt::format_millis)
-            .unwrap_or_else(|| env.ts_text.clone());
+            .unwrap_or_else(|| env.ts.timestamp_millis());
+        let started_at = timefmt::format_millis(started_ms).unwrap_or_else(|| env.ts_text.clone());
         let success = env.flag("success").unwrap_or(true);
+        let error_class = (!success).then(|| {
+            env.field("error_class")
+                .filter(|c| is_identifier(c) && c.len() <= 64)
+                .unwrap_or("Exception")
+        });
         Some(Measured {
             function_id,
+            started_ms,
             started_at,
             duration_ms: env.int("duration_ms").filter(|d| *d >= 0),
             success,
-            error_class: env
-                .field("error_class")
-                .filter(|c| !success && is_identifier(c) && c.len() <= 64),
+            error_class,
             args_hash: env
                 .field("args_hash")
                 .filter(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit())),
@@ -90,53 +99,46 @@ pub(super) fn record<'e>(
     Ok(session)
 }
 
-/// Folds `call` into its heredoc call row, if there is one.
+/// Folds `call` into its heredoc call row, if there is one. The row is
+/// read once: what the rollups had (`before`), and what the update leaves
+/// (`after`: the same row with the new success and duration).
 fn refine(
     tx: &Transaction<'_>,
     rollups: &mut rollups::Pending,
     session_id: &str,
     call: &Measured<'_>,
 ) -> rusqlite::Result<bool> {
-    let latest_start = timefmt::epoch_millis(&call.started_at)
-        .and_then(|ms| timefmt::format_millis(ms + CLOCK_SLACK_MS))
+    let latest_start = timefmt::format_millis(call.started_ms + CLOCK_SLACK_MS)
         .unwrap_or_else(|| call.started_at.clone());
-    type Target = (String, i64, i64, Option<i64>, Option<i64>, Option<String>);
+    type Target = (CallRow<'static>, String, i64, i64, Option<String>);
     let target: Option<Target> = tx
         .prepare_cached(WRAPPER_TARGET)?
         .query_row((session_id, call.function_id, &latest_start), |r| {
             Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
+                CallRow::from_row(r)?,
                 r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
             ))
         })
         .optional()?;
-    let Some((tool_use_id, ordinal, measured, success, duration, class)) = target else {
+    let Some((before, tool_use_id, ordinal, measured, class)) = target else {
         return Ok(false);
     };
-    let failed_now = (!call.success).then_some(call.error_class.unwrap_or("Exception"));
     let (success, duration, class) = if measured == 0 {
         (
             call.success,
             call.duration_ms,
-            failed_now.map(str::to_string),
+            call.error_class.map(str::to_string),
         )
     } else {
         (
-            success != Some(0) && call.success,
-            Some(duration.unwrap_or(0) + call.duration_ms.unwrap_or(0)),
-            class.or_else(|| failed_now.map(str::to_string)),
+            before.success != Some(0) && call.success,
+            Some(before.duration_ms.unwrap_or(0) + call.duration_ms.unwrap_or(0)),
+            class.or_else(|| call.error_class.map(str::to_string)),
         )
     };
-    let read = || {
-        tx.prepare_cached(CALL_ROW)?
-            .query_row((session_id, &tool_use_id, ordinal), CallRow::from_row)
-            .optional()
-    };
-    let before = read()?;
     tx.prepare_cached(WRAPPER_REFINE)?.execute((
         session_id,
         &tool_use_id,
@@ -145,9 +147,12 @@ fn refine(
         duration,
         class,
     ))?;
-    if let Some(after) = read()? {
-        rollups.call_written(session_id, before.as_ref(), &after);
-    }
+    let after = CallRow {
+        success: Some(i64::from(success)),
+        duration_ms: duration,
+        ..before.clone()
+    };
+    rollups.call_written(session_id, Some(&before), &after);
     Ok(true)
 }
 
@@ -159,7 +164,6 @@ fn insert_own(
     call: &Measured<'_>,
 ) -> rusqlite::Result<()> {
     let success = i64::from(call.success);
-    let error_class = (!call.success).then(|| call.error_class.unwrap_or("Exception"));
     tx.prepare_cached(CALL_INSERT)?.execute((
         session_id,
         &call.started_at,
@@ -170,7 +174,7 @@ fn insert_own(
         "heredoc",
         call.args_hash,
         success,
-        error_class,
+        call.error_class,
         None::<&str>,
         None::<&str>,
         Origin::Wrapper.as_str(),

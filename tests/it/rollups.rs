@@ -489,7 +489,7 @@ pub(crate) fn replay_in_runs(scratch: &Scratch, lines: &[String], cuts: &[usize]
 }
 
 /// The ingester-maintained rollup tables, in key order.
-fn rollup_tables(conn: &Connection) -> Vec<Vec<Value>> {
+pub(crate) fn rollup_tables(conn: &Connection) -> Vec<Vec<Value>> {
     let mut rows = Vec::new();
     for sql in [
         "SELECT 'day', function_id, day, calls, errors, finished, duration_sum, durations FROM call_days ORDER BY 2, 3",

@@ -218,6 +218,11 @@ fn a_heredoc_under_fn_telemetry_refines_its_call_rows() {
     // One replay: Pre, the measured calls and Post in one batch.
     replay(&scratch);
     assert_refined(&scratch);
+    // The refined rows' rollups are what a rebuild from the rows gives.
+    let conn = rusqlite::Connection::open(scratch.db()).unwrap();
+    let incremental = crate::rollups::rollup_tables(&conn);
+    call_monitor::store::rebuild_rollups(&conn).unwrap();
+    assert_eq!(incremental, crate::rollups::rollup_tables(&conn));
     // Replaying again changes nothing.
     replay(&scratch);
     assert_eq!(scratch.count("SELECT SUM(wrapper_calls) FROM calls"), 3);
