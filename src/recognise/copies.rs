@@ -33,6 +33,8 @@ pub const MIN_FUNCTION_FINGERPRINTS: usize = 6;
 pub struct CodeIndex {
     /// Function id and how many fingerprints its source has.
     functions: Vec<(String, usize)>,
+    /// Function id → its position in `functions`.
+    position: HashMap<String, u32>,
     by_hash: HashMap<u32, Vec<u32>>,
 }
 
@@ -55,12 +57,11 @@ impl CodeIndex {
     /// Adds a function's source fingerprints (a function added twice keeps
     /// the first).
     pub fn add(&mut self, function_id: &str, code: &Fingerprints) {
-        if code.len() < MIN_FUNCTION_FINGERPRINTS
-            || self.functions.iter().any(|(id, _)| id == function_id)
-        {
+        if code.len() < MIN_FUNCTION_FINGERPRINTS || self.position.contains_key(function_id) {
             return;
         }
         let index = self.functions.len() as u32;
+        self.position.insert(function_id.to_string(), index);
         self.functions.push((function_id.to_string(), code.len()));
         for &hash in code.hashes() {
             self.by_hash.entry(hash).or_default().push(index);
