@@ -427,7 +427,7 @@ fn line_count(s: &str) -> usize {
 
 /// `s` cut to at most `max` bytes on a character boundary.
 pub fn truncate(s: &str, max: usize) -> &str {
-    &s[..floor_boundary(s.as_bytes(), max).min(s.len())]
+    &s[..s.floor_char_boundary(max)]
 }
 
 /// The largest index `<= max` that does not split a UTF-8 sequence.

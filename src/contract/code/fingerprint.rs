@@ -61,7 +61,7 @@ pub fn fingerprint_texts<'a>(texts: impl IntoIterator<Item = &'a str>, lang: Lan
     let mut ordered = Vec::new();
     let mut truncated = false;
     for text in texts {
-        let cut = floor_char_boundary(text, MAX_TEXT);
+        let cut = text.floor_char_boundary(MAX_TEXT);
         truncated |= cut < text.len();
         for hash in winnow(&kgram_hashes(&text[..cut], lang)) {
             if seen.insert(hash) {
@@ -233,16 +233,6 @@ fn winnow(kgrams: &[u32]) -> Vec<u32> {
         }
     }
     chosen
-}
-
-fn floor_char_boundary(text: &str, max: usize) -> usize {
-    if text.len() <= max {
-        return text.len();
-    }
-    (0..=max)
-        .rev()
-        .find(|&at| text.is_char_boundary(at))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
