@@ -247,11 +247,9 @@ fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     if let Ok(day) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(day.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
     }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.to_utc())
-        .map_err(|_| {
-            format!("`{s}` is not a date like 2026-11-30 nor a time like 2026-11-30T09:00:00Z")
-        })
+    crate::contract::timefmt::parse(s).ok_or_else(|| {
+        format!("`{s}` is not a date like 2026-11-30 nor a time like 2026-11-30T09:00:00Z")
+    })
 }
 
 #[derive(Debug, Args)]

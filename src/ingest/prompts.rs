@@ -47,7 +47,7 @@ pub(super) fn is_counted(tx: &Transaction<'_>, env: &Envelope<'_>) -> rusqlite::
         Origin::Transcript => Origin::Hook,
         _ => Origin::Transcript,
     };
-    let own = mark(env, origin);
+    let (own, theirs) = (mark(env, origin), mark(env, other));
     let ts = env.ts.timestamp_millis();
     let inserted = tx
         .prepare_cached(
@@ -62,7 +62,7 @@ pub(super) fn is_counted(tx: &Transaction<'_>, env: &Envelope<'_>) -> rusqlite::
             "SELECT ts FROM prompt_marks WHERE mark = ?1 AND ts BETWEEN ?2 - ?3 AND ?2 + ?3
                AND paired = 0 ORDER BY abs(ts - ?2) LIMIT 1",
         )?
-        .query_row((&mark(env, other)[..], ts, WINDOW_MS), |r| r.get(0))
+        .query_row((&theirs[..], ts, WINDOW_MS), |r| r.get(0))
         .optional()?;
     let Some(partner_ts) = partner else {
         return Ok(false);
@@ -70,7 +70,7 @@ pub(super) fn is_counted(tx: &Transaction<'_>, env: &Envelope<'_>) -> rusqlite::
     let pair = "UPDATE prompt_marks SET paired = 1 WHERE mark = ?1 AND ts = ?2";
     tx.prepare_cached(pair)?.execute((&own[..], ts))?;
     tx.prepare_cached(pair)?
-        .execute((&mark(env, other)[..], partner_ts))?;
+        .execute((&theirs[..], partner_ts))?;
     Ok(true)
 }
 
