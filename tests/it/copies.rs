@@ -215,26 +215,20 @@ fn a_copy_written_by_the_agent_is_recorded_from_fingerprints_alone() {
             .arg(scratch.spool()),
     );
 
-    let rows = |sql: &str| -> Vec<String> {
-        let conn = scratch.read();
-        let mut stmt = conn.prepare(sql).unwrap();
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
-        rows.map(Result::unwrap).collect()
-    };
     assert_eq!(
-        rows(
+        scratch.texts(
             "SELECT function_id || ' ' || file_path || ' ' || session_id || ' ' || tool_use_id
               FROM function_versions WHERE source = 'copy_detected'"
         ),
         ["sqlite_open_go_infra /home/dev/app/db.go s-copy toolu_copy"]
     );
     assert_eq!(
-        rows("SELECT rule_id || ' ' || severity || ' ' || function_id || ' ' || tool_use_id FROM violations"),
+        scratch.texts("SELECT rule_id || ' ' || severity || ' ' || function_id || ' ' || tool_use_id FROM violations"),
         ["copied_code warn sqlite_open_go_infra toolu_copy"]
     );
     // The registry's own file is a write of the function, never a copy.
     assert_eq!(
-        rows("SELECT function_id || ' ' || tool_use_id FROM code_writes"),
+        scratch.texts("SELECT function_id || ' ' || tool_use_id FROM code_writes"),
         ["sqlite_open_go_infra toolu_own"]
     );
     assert_eq!(

@@ -94,6 +94,13 @@ impl Scratch {
     pub fn count(&self, sql: &str) -> i64 {
         self.read().query_row(sql, [], |r| r.get(0)).unwrap()
     }
+    /// The first column of every row `sql` selects, as text.
+    pub fn texts(&self, sql: &str) -> Vec<String> {
+        let conn = self.read();
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
     /// Runs a hook with `payload` on stdin; returns (exit code, stderr).
     pub fn hook(&self, payload: &[u8]) -> (i32, String) {
         run_hook(&self.spool(), payload)

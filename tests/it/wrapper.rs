@@ -115,13 +115,6 @@ fn replay(scratch: &Scratch) -> String {
     succeed(scratch.cmd(&["replay"]).arg(scratch.private_spool()))
 }
 
-fn rows(scratch: &Scratch, sql: &str) -> Vec<String> {
-    let conn = scratch.read();
-    let mut stmt = conn.prepare(sql).unwrap();
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
-    rows.map(Result::unwrap).collect()
-}
-
 /// The agent's side of a session: SessionStart (the hook exports the
 /// session's environment), then a Bash tool use whose heredoc runs under
 /// `FN_TELEMETRY=1`. `between` runs after each hook, as an ingester would.
@@ -148,8 +141,7 @@ fn agent_runs_the_heredoc(scratch: &Scratch, between: impl Fn()) {
 
 /// The rows the heredoc's session must end with, however it was ingested.
 fn assert_refined(scratch: &Scratch) {
-    let calls = rows(
-        scratch,
+    let calls = scratch.texts(
         "SELECT function_id || ' ' || source || ' ' || wrapper_calls || ' ' || success || ' '
                 || COALESCE(error_class, '-') || ' ' || COALESCE(tool_use_id, '-')
          FROM calls ORDER BY function_id, source",
@@ -277,9 +269,7 @@ fn without_a_session_the_wrapper_calls_are_rows_of_their_own() {
     replay(&scratch);
     let host = gethostname();
     assert_eq!(
-        rows(
-            &scratch,
-            "SELECT session_id || ' ' || function_id || ' ' || source FROM calls ORDER BY function_id"
+        scratch.texts("SELECT session_id || ' ' || function_id || ' ' || source FROM calls ORDER BY function_id"
         ),
         [
             format!("wrapper:{host} csv_load_py_data wrapper"),
