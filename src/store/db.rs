@@ -34,6 +34,13 @@ use crate::store::migrations::{self, MigrateError, MigrationOutcome};
 /// How long a statement waits for a lock held by another connection.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Prepared statements each connection keeps. Ingestion alone runs some 60
+/// distinct statements; with rusqlite's default of 16 they evicted each
+/// other, and every batch compiled most of them again (their triggers
+/// included): 6 % of replay's database thread, 10 % of its wall time
+/// (BENCHMARKS.md, session 17).
+const STATEMENT_CACHE: usize = 128;
+
 /// What to do when the database file does not exist yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Missing {
@@ -165,6 +172,7 @@ pub fn open_read_only(path: &Path) -> Result<Connection, OpenError> {
     })?;
     let fail = |source| classify(&shown, source);
     conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -8192;")
         .map_err(fail)?;
     let found: u32 = conn
@@ -214,6 +222,7 @@ fn create_private_file(path: &Path) -> Result<(), OpenError> {
 fn configure(conn: &Connection, path: &str) -> Result<(), OpenError> {
     let fail = |source| classify(path, source);
     conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // journal_mode answers with the mode in force; it is the first statement
     // that reads the file, so a non-database fails here.
     let mode: String = conn
@@ -225,9 +234,9 @@ fn configure(conn: &Connection, path: &str) -> Result<(), OpenError> {
             mode,
         });
     }
-    // An 8 MiB page cache per connection: a larger one bought replay nothing
-    // measurable and made a long-running daemon grow towards it (BENCHMARKS.md,
-    // soak).
+    // An 8 MiB page cache per connection: a larger one makes a long-running
+    // daemon grow towards it (BENCHMARKS.md, soak). One-shot ingestion
+    // raises it (`ingest::Workload::Bulk`).
     // Checkpoint the WAL every ~40 MB instead of every 4 MB: a long ingest
     // rewrites the same hot index pages in every batch, and fewer, larger
     // checkpoints copy each of them back fewer times (~5 % of replay).
