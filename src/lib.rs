@@ -47,7 +47,7 @@ pub mod spool;
 pub mod store;
 
 pub use contract::{Envelope, Rejection};
-pub use ingest::{IngestError, IngestStats, Ingestor};
+pub use ingest::{IngestError, IngestStats, Ingestor, Workload};
 pub use recognise::{Catalog, Recogniser, Rules};
 pub use run::{Control, DaemonConfig, Sources};
 pub use store::{Database, Missing};

@@ -33,7 +33,7 @@ use crate::spool::reader::{LineContent, LineReader, RawLine};
 
 /// Lines per batch: what is read, parsed and freed at once, and what a
 /// transaction holds unless batches read ahead are waiting (then up to
-/// four, `BATCHES_PER_TRANSACTION`). Large enough to amortise the commit,
+/// the [`super::Workload`]'s limit). Large enough to amortise the commit,
 /// small enough that a shutdown never waits long for the batch in hand.
 pub const BATCH_LINES: usize = 4096;
 /// Bytes per batch, whichever limit comes first.

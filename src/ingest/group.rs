@@ -5,7 +5,7 @@
 //! sessions every line touches) to the WAL again: 600 files of 400 lines
 //! replayed 2.8× slower than the same lines in one file (BENCHMARKS.md,
 //! issue 21). So files whose backlog is small are read first and
-//! committed together, up to [`GROUP_LINES`] lines to a transaction; a
+//! committed together, up to the [`super::Workload`]'s limit to a transaction; a
 //! file with a large backlog keeps transactions of its own
 //! ([`Ingestor::ingest_file`], reading ahead on a second thread).
 //!
@@ -37,15 +37,10 @@ use super::batches::{self, Batches, Prepared};
 use super::transcripts::TranscriptCounts;
 use super::{
     apply_lines, open, reader, source_of, FileKind, FileProgress, IngestError, IngestStats,
-    Ingestor, Now, Opened, Opening, BATCHES_PER_TRANSACTION, READ_AHEAD_MIN_BYTES,
+    Ingestor, Now, Opened, Opening, READ_AHEAD_MIN_BYTES,
 };
 use crate::ingest::{BATCH_BYTES, BATCH_LINES};
 use crate::Recogniser;
-
-/// Lines (and bytes) a group's transaction takes in at most: as many as
-/// the transactions of one file read ahead.
-const GROUP_LINES: usize = BATCHES_PER_TRANSACTION * BATCH_LINES;
-const GROUP_BYTES: u64 = BATCHES_PER_TRANSACTION as u64 * BATCH_BYTES;
 
 /// More files than this are gathered on a second thread while the database
 /// thread commits; fewer (the daemon's live path: the hour's file, maybe
@@ -131,6 +126,11 @@ struct Gatherer<'p> {
     /// at every file would be quadratic in a spool of tiny files).
     group_lines: usize,
     group_bytes: u64,
+    /// Lines and bytes a group's transaction takes in at most
+    /// ([`super::Workload`]).
+    limits: (usize, u64),
+    /// Groups taken so far.
+    taken: u32,
     queue: VecDeque<Item>,
 }
 
@@ -172,13 +172,28 @@ impl Gatherer<'_> {
             self.group_lines += member.lines();
             self.group_bytes += member.bytes();
             self.group.push(member);
-            if self.group_lines >= GROUP_LINES || self.group_bytes >= GROUP_BYTES {
+            let (lines, bytes) = self.limits_now();
+            if self.group_lines >= lines || self.group_bytes >= bytes {
                 return self.take_group();
             }
         }
     }
 
+    /// The limits for the group being gathered. They start at one batch's
+    /// worth and double with each group up to the workload's: the database
+    /// thread waits while the first group is gathered, and a group of 16
+    /// batches took a quarter of a second to read, parse and recognise
+    /// (BENCHMARKS.md, session 17).
+    fn limits_now(&self) -> (usize, u64) {
+        let shift = self.taken.min(8);
+        (
+            self.limits.0.min(BATCH_LINES << shift),
+            self.limits.1.min(BATCH_BYTES << shift),
+        )
+    }
+
     fn take_group(&mut self) -> Option<Item> {
+        self.taken += 1;
         (self.group_lines, self.group_bytes) = (0, 0);
         (!self.group.is_empty()).then(|| Item::Group(std::mem::take(&mut self.group)))
     }
@@ -267,6 +282,8 @@ impl Ingestor {
             group: Vec::new(),
             group_lines: 0,
             group_bytes: 0,
+            limits: self.workload.group_limits(),
+            taken: 0,
             queue: VecDeque::new(),
         };
         let mut outcomes = Vec::with_capacity(paths.len());

@@ -3,8 +3,8 @@
 //!
 //! [`Ingestor::ingest_file`] reads a spool file from its [`Checkpoint`] and
 //! commits it in batches, each in one `BEGIN IMMEDIATE` transaction — or,
-//! when a backlog is read ahead, up to [`BATCHES_PER_TRANSACTION`] batches
-//! that are ready in one (it never waits for a batch to fill a
+//! when a backlog is read ahead, several batches that are ready in one
+//! (how many: the [`Workload`]) (it never waits for a batch to fill a
 //! transaction). [`Ingestor::ingest_files`] does the same for many files,
 //! those with a small backlog several to a transaction ([`group`]). A
 //! transaction holds, together:
@@ -57,6 +57,7 @@ mod tests;
 mod tool_rollups;
 mod tools;
 mod transcripts;
+mod workload;
 mod wrapper;
 
 use std::fs::File;
@@ -80,17 +81,11 @@ pub use group::FileOutcome;
 pub use rollups::bucket as duration_bucket;
 pub use stats::{IngestError, IngestStats};
 use transcripts::TranscriptCounts;
+pub use workload::Workload;
 
 /// A backlog from which a file is read ahead on a second thread
 /// ([`batches::read_ahead`]); smaller ones are prepared inline.
 const READ_AHEAD_MIN_BYTES: u64 = 4 * 1024 * 1024;
-
-/// Batches one transaction takes in at most, when they are read ahead and
-/// ready. Every commit writes the pages it dirtied to the WAL, and the hot
-/// leaf pages of the per-function indexes are dirtied by every batch: four
-/// batches to a commit write them once instead of four times, while the
-/// lines are still freed batch by batch (BENCHMARKS.md, replay in 0.8.0).
-const BATCHES_PER_TRANSACTION: usize = 4;
 
 /// Where one file stands after [`Ingestor::ingest_file`].
 pub struct FileProgress {
@@ -107,6 +102,7 @@ pub struct Ingestor {
     totals: IngestStats,
     /// What the transcripts read so far held.
     transcript_counts: Arc<TranscriptCounts>,
+    workload: Workload,
 }
 
 /// What a file holds.
@@ -145,7 +141,16 @@ impl Ingestor {
             quarantine_dir,
             totals: IngestStats::default(),
             transcript_counts: Arc::default(),
+            workload: Workload::Live,
         }
+    }
+
+    /// Sizes transactions and the page cache for `workload` (a new
+    /// ingestor is [`Workload::Live`]).
+    pub fn set_workload(&mut self, workload: Workload) -> rusqlite::Result<()> {
+        workload.configure(&self.conn)?;
+        self.workload = workload;
+        Ok(())
     }
 
     /// Transcript lines read so far that implied no event, and tool uses
@@ -285,7 +290,7 @@ impl Ingestor {
     }
 
     /// One transaction: `first`, then the batches already read ahead, up to
-    /// [`BATCHES_PER_TRANSACTION`] or until `stop` says so. `None` when
+    /// the workload's limit or until `stop` says so. `None` when
     /// another ingester moved the checkpoint (nothing applied). On failure
     /// it all rolls back, and the batch in hand is discarded.
     fn commit_transaction(
@@ -363,7 +368,7 @@ impl Ingestor {
             committed.end = batch.end;
             committed.batches += 1;
             batches.spent(in_hand.take().expect("the batch just applied"));
-            if committed.batches >= BATCHES_PER_TRANSACTION || stop() {
+            if committed.batches >= self.workload.batches_per_transaction() || stop() {
                 break;
             }
             match batches.ready() {

@@ -154,7 +154,7 @@ fn count(ingestor: &Ingestor, sql: &str) -> i64 {
 #[test]
 fn transactions_take_in_the_batches_ready_and_commit_past_the_last() {
     let dir = tempfile::tempdir().unwrap();
-    let lines = BATCH_LINES * (BATCHES_PER_TRANSACTION + 1) + 7;
+    let lines = BATCH_LINES * (super::workload::LIVE_BATCHES + 1) + 7;
     let (mut ingestor, path, key) = backlog(dir.path(), lines);
     let size = std::fs::metadata(&path).unwrap().len();
     let mut position = Position {
@@ -179,6 +179,28 @@ fn transactions_take_in_the_batches_ready_and_commit_past_the_last() {
     assert_eq!(count("SELECT SUM(calls) FROM call_totals"), lines as i64);
 }
 
+/// A `Bulk` ingestor takes in what a `Live` one commits in two
+/// transactions in one, with a larger page cache.
+#[test]
+fn a_bulk_transaction_takes_in_more_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = BATCH_LINES * (super::workload::LIVE_BATCHES + 1) + 7;
+    let (mut ingestor, path, key) = backlog(dir.path(), lines);
+    assert_eq!(count(&ingestor, "PRAGMA cache_size"), -8192);
+    ingestor.set_workload(Workload::Bulk).unwrap();
+    assert_eq!(count(&ingestor, "PRAGMA cache_size"), -65536);
+    let mut position = Position {
+        stored: 0,
+        committed: 0,
+    };
+    let commits = commit_all_ready(&mut ingestor, &path, &key, &mut position).unwrap();
+    assert_eq!(commits.len(), 1, "{commits:?}");
+    assert_eq!(
+        count(&ingestor, "SELECT COUNT(*) FROM events"),
+        lines as i64
+    );
+}
+
 /// A line that cannot be stored in the third batch of a transaction
 /// rolls back all of it — the batches before it included, and the
 /// rollup deltas they left pending — so the retry stores every line,
@@ -186,7 +208,7 @@ fn transactions_take_in_the_batches_ready_and_commit_past_the_last() {
 #[test]
 fn a_failure_late_in_a_transaction_rolls_back_all_its_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let lines = BATCH_LINES * BATCHES_PER_TRANSACTION;
+    let lines = BATCH_LINES * super::workload::LIVE_BATCHES;
     let (mut ingestor, path, key) = backlog(dir.path(), lines);
     let poisoned = BATCH_LINES * 2 + 5;
     ingestor

@@ -23,7 +23,7 @@ mod transcripts;
 
 use std::path::{Path, PathBuf};
 
-use crate::ingest::{IngestStats, Ingestor};
+use crate::ingest::{IngestStats, Ingestor, Workload};
 use crate::spool;
 use crate::store::{Database, Missing, OpenError};
 
@@ -49,26 +49,39 @@ pub enum RunError {
     Transcripts(#[from] TranscriptError),
 }
 
-/// An ingestor over `db` (created and migrated when missing), recognising
-/// with what `sources` hold and quarantining into the spool's quarantine
-/// directory. The spool directory is checked (or created) first, once: an
-/// unsafe spool is refused before the database is touched.
-pub fn open_ingestor(db: &Path, sources: &Sources) -> Result<Ingestor, RunError> {
+/// An ingestor over `db` (created and migrated when missing) sized for
+/// `workload`, recognising with what `sources` hold and quarantining into
+/// the spool's quarantine directory. The spool directory is checked (or
+/// created) first, once: an unsafe spool is refused before the database is
+/// touched.
+pub fn open_ingestor(
+    db: &Path,
+    sources: &Sources,
+    workload: Workload,
+) -> Result<Ingestor, RunError> {
     spool::ensure_dir(&sources.spool).map_err(LoadError::Spool)?;
+    let db_path = db;
     let db = Database::open(db, Missing::Create)?;
     let recogniser = load_recogniser(sources, db.conn())?;
-    Ok(Ingestor::new(
+    let mut ingestor = Ingestor::new(
         db.into_conn(),
         recogniser,
         sources.spool.join(spool::QUARANTINE_DIR),
-    ))
+    );
+    ingestor
+        .set_workload(workload)
+        .map_err(|source| OpenError::Configure {
+            path: db_path.display().to_string(),
+            source,
+        })?;
+    Ok(ingestor)
 }
 
 /// `replay PATH...`: the files (directories expanded) ingested once into
 /// `db`; this run's counts.
 pub fn replay(db: &Path, sources: &Sources, paths: &[PathBuf]) -> Result<IngestStats, RunError> {
     let files = collect_files(paths)?;
-    let mut ingestor = open_ingestor(db, sources)?;
+    let mut ingestor = open_ingestor(db, sources, Workload::Bulk)?;
     Ok(replay::run(&mut ingestor, &files)?)
 }
 
@@ -86,12 +99,12 @@ pub fn import_transcripts(
     if dry_run {
         return Ok(transcripts::dry_run(&files, since)?);
     }
-    let mut ingestor = open_ingestor(db, sources)?;
+    let mut ingestor = open_ingestor(db, sources, Workload::Bulk)?;
     Ok(transcripts::run(&mut ingestor, &files, since, true)?)
 }
 
 /// `daemon`: runs until `control` is shut down; what it ingested.
 pub fn daemon(config: DaemonConfig, control: &Control) -> Result<IngestStats, RunError> {
-    let ingestor = open_ingestor(&config.db, &config.sources)?;
+    let ingestor = open_ingestor(&config.db, &config.sources, Workload::Live)?;
     Ok(daemon::run(ingestor, config, control)?)
 }
