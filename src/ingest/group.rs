@@ -296,7 +296,7 @@ impl Ingestor {
                     let Some(item) = gatherer.next_item(&self.conn) else {
                         break;
                     };
-                    if !self.take(item, stop, progress, &mut outcomes) {
+                    if !self.take(item, stop, progress, &mut outcomes, &mut drop) {
                         break;
                     }
                 }
@@ -319,9 +319,15 @@ impl Ingestor {
         let halt = AtomicBool::new(false);
         thread::scope(|scope| {
             let (send, receive) = mpsc::sync_channel::<Item>(0);
+            // Committed batches go back to be freed where they were
+            // allocated: freed here, they cost this thread 4 % of its
+            // instructions, and each free of another thread's memory takes
+            // that allocator arena's lock (BENCHMARKS.md, session 17).
+            let (send_spent, spent) = mpsc::channel::<Vec<Prepared>>();
             let halt = &halt;
             scope.spawn(move || {
                 while !halt.load(Ordering::Relaxed) {
+                    spent.try_iter().for_each(drop);
                     let Some(item) = gatherer.next_item(&twin) else {
                         break;
                     };
@@ -330,27 +336,38 @@ impl Ingestor {
                         break;
                     }
                 }
+                // The database thread's loop ends with this sender; then
+                // the last groups it committed come back.
+                drop(send);
+                spent.iter().for_each(drop);
             });
+            let mut spent = move |batches| {
+                // The gatherer may be gone already (halted): then here.
+                let _ = send_spent.send(batches);
+            };
             for item in receive.iter() {
                 if halt.load(Ordering::Relaxed) || stop() {
                     halt.store(true, Ordering::Relaxed);
                     item.discard();
                     continue; // drained until the gatherer sees the halt
                 }
-                if !self.take(item, stop, progress, outcomes) {
+                if !self.take(item, stop, progress, outcomes, &mut spent) {
                     halt.store(true, Ordering::Relaxed);
                 }
             }
+            drop(spent);
         });
     }
 
     /// Applies one gathered item; `false` when storage as a whole failed.
+    /// The batches of a committed group go to `spent`, to be freed.
     fn take(
         &mut self,
         item: Item,
         stop: &dyn Fn() -> bool,
         progress: &mut dyn FnMut(u64),
         outcomes: &mut Vec<FileOutcome>,
+        spent: &mut dyn FnMut(Vec<Prepared>),
     ) -> bool {
         match item {
             Item::Done(outcome) => outcomes.push(outcome),
@@ -361,7 +378,9 @@ impl Ingestor {
                 outcomes.push(outcome(&path, result));
                 return !storage_wide;
             }
-            Item::Group(members) => return self.commit_group(members, stop, progress, outcomes),
+            Item::Group(members) => {
+                return self.commit_group(members, stop, progress, outcomes, spent)
+            }
         }
         true
     }
@@ -375,10 +394,12 @@ impl Ingestor {
         stop: &dyn Fn() -> bool,
         progress: &mut dyn FnMut(u64),
         outcomes: &mut Vec<FileOutcome>,
+        spent: &mut dyn FnMut(Vec<Prepared>),
     ) -> bool {
         match self.apply_group(&mut members) {
             Ok(ends) => {
-                for (member, end) in members.into_iter().zip(ends) {
+                for (mut member, end) in members.into_iter().zip(ends) {
+                    spent(std::mem::take(&mut member.batches));
                     let before = member.opened.position.committed;
                     let committed = end.unwrap_or(before);
                     progress(committed - before);
