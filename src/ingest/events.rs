@@ -140,7 +140,7 @@ impl Rows<'_> {
 
 /// [`CHUNK`] rows of [`INSERT_EVENT`] in one statement, failing on a
 /// duplicate instead of skipping it.
-static INSERT_CHUNK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+pub(super) static INSERT_CHUNK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let rows: Vec<String> = (0..CHUNK)
         .map(|row| {
             let first = 4 * row + 1;

@@ -21,7 +21,7 @@
 //! once. Marks are kept for good (one short row per prompt): a transcript
 //! may be imported weeks after its hooks ran.
 
-use rusqlite::{OptionalExtension, Transaction};
+use rusqlite::Transaction;
 use sha2::{Digest, Sha256};
 
 use crate::contract::{events, Envelope, Origin};
@@ -57,13 +57,17 @@ pub(super) fn is_counted(tx: &Transaction<'_>, env: &Envelope<'_>) -> rusqlite::
     if inserted == 0 {
         return Ok(true); // read before: stored then, or paired then
     }
-    let partner: Option<i64> = tx
-        .prepare_cached(
-            "SELECT ts FROM prompt_marks WHERE mark = ?1 AND ts BETWEEN ?2 - ?3 AND ?2 + ?3
-               AND paired = 0 ORDER BY abs(ts - ?2) LIMIT 1",
-        )?
-        .query_row((&theirs[..], ts, WINDOW_MS), |r| r.get(0))
-        .optional()?;
+    // The nearest in time (the earlier of two as near), chosen here: an
+    // `ORDER BY abs(ts - ?2)` made SQLite sort in a temporary b-tree for
+    // every prompt, and there are rarely more than one or two candidates.
+    let mut candidates = tx.prepare_cached(PARTNER_CANDIDATES)?;
+    let mut partner: Option<i64> = None;
+    for candidate in candidates.query_map((&theirs[..], ts, WINDOW_MS), |r| r.get::<_, i64>(0))? {
+        let candidate = candidate?;
+        if partner.is_none_or(|best| (candidate - ts).abs() < (best - ts).abs()) {
+            partner = Some(candidate);
+        }
+    }
     let Some(partner_ts) = partner else {
         return Ok(false);
     };
@@ -73,6 +77,12 @@ pub(super) fn is_counted(tx: &Transaction<'_>, env: &Envelope<'_>) -> rusqlite::
         .execute((&theirs[..], partner_ts))?;
     Ok(true)
 }
+
+/// The other source's unpaired marks of a prompt (`?1`) within `?3` ms of
+/// `?2`, in time order.
+pub(super) const PARTNER_CANDIDATES: &str =
+    "SELECT ts FROM prompt_marks WHERE mark = ?1 AND ts BETWEEN ?2 - ?3 AND ?2 + ?3 AND paired = 0
+     ORDER BY ts";
 
 /// 16 bytes of SHA-256 over the session, the agent, the length and the
 /// source of the prompt `env`.

@@ -104,6 +104,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "wrapper_calls",
         sql: include_str!("../../migrations/014_wrapper_calls.sql"),
     },
+    Migration {
+        version: 15,
+        name: "source_checks",
+        sql: include_str!("../../migrations/015_source_checks.sql"),
+    },
 ];
 
 /// What [`apply`] did.

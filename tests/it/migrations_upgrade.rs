@@ -208,7 +208,10 @@ fn lean_inserts_upgrade_keeps_rows_and_write_counts() {
         .unwrap();
     }
     let db = Database::open(&path, Missing::Refuse).unwrap();
-    assert_eq!(db.migration().applied, vec![7, 8, 9, 10, 11, 12, 13, 14]);
+    assert_eq!(
+        db.migration().applied,
+        vec![7, 8, 9, 10, 11, 12, 13, 14, 15]
+    );
     let c = db.conn();
     assert_eq!(count(c, "SELECT COUNT(*) FROM calls"), 3);
     assert_eq!(
@@ -399,4 +402,76 @@ fn session_health_after_the_tallies_upgrade_counts_earlier_calls() {
         )
         .unwrap();
     assert_eq!((ratio, health), (0.25, 90.0));
+}
+
+/// Migration 015 rebuilds `tool_uses` and `calls` with comparisons in the
+/// `source` CHECK: every row keeps its id and columns, the views over them
+/// still answer, a bad source is still refused, and storing a row no longer
+/// builds a temporary b-tree for the CHECK.
+#[test]
+fn source_checks_upgrade_keeps_rows_and_the_constraint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let snapshot = |conn: &Connection| -> Vec<String> {
+        [
+            "SELECT group_concat(id || session_id || tool_name || ts || ifnull(duration_ms, '-')
+                 || ifnull(success, '-') || interrupted || ifnull(agent_id, '-')
+                 || ifnull(tool_use_id, '-') || ordinal || source, ';') FROM tool_uses",
+            "SELECT group_concat(id || session_id || ifnull(function_id, '-') || tool_used || ts
+                 || ifnull(error_class, '-') || ifnull(tool_use_id, '-') || ordinal || source
+                 || wrapper_calls, ';') FROM calls",
+            "SELECT group_concat(function_id || calls_total || errors_total, ';') FROM function_stats",
+            "SELECT group_concat(tool_name || uses, ';') FROM tool_stats",
+        ]
+        .iter()
+        .map(|sql| conn.query_row(sql, [], |r| r.get(0)).unwrap())
+        .collect()
+    };
+    let before = {
+        let conn = at_schema(&path, 14);
+        conn.execute_batch(
+            "INSERT INTO tool_uses (session_id, tool_name, ts, duration_ms, success, tool_use_id, source)
+             VALUES ('s', 'Bash', '2026-11-24T09:00:00.000Z', 40, 1, 't1', 'hook'),
+                    ('s', 'Read', '2026-11-24T09:00:01.000Z', NULL, NULL, NULL, 'transcript');
+             INSERT INTO calls (session_id, function_id, tool_used, ts, success, tool_use_id,
+                                source, wrapper_calls)
+             VALUES ('s', 'a_py_x', 'heredoc', '2026-11-24T09:00:00.000Z', 0, 't1', 'wrapper', 2),
+                    ('s', 'b_go_y', 'mcp', '2026-11-24T09:00:02.000Z', 1, 't2', 'hook', 0);",
+        )
+        .unwrap();
+        call_monitor::store::migrations::rebuild_rollups(&conn).unwrap();
+        snapshot(&conn)
+    };
+    assert!(before.iter().all(|s| !s.is_empty()), "{before:?}");
+
+    let db = Database::open(&path, Missing::Refuse).unwrap();
+    let conn = db.conn();
+    assert_eq!(snapshot(conn), before);
+    assert_eq!(
+        count(
+            conn,
+            "SELECT COUNT(*) FROM pragma_integrity_check WHERE integrity_check <> 'ok'"
+        ),
+        0
+    );
+    for table in ["tool_uses", "calls"] {
+        let refused = conn.execute(
+            &format!("UPDATE {table} SET source = 'bogus' WHERE id = 1"),
+            [],
+        );
+        assert!(refused.is_err(), "{table} took a bad source");
+        let plan: Vec<String> = conn
+            .prepare(&format!(
+                "EXPLAIN UPDATE {table} SET source = 'hook' WHERE id = 1"
+            ))
+            .unwrap()
+            .query_map([], |r| r.get(1))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            !plan.iter().any(|op| op == "OpenEphemeral"),
+            "{table}: {plan:?}"
+        );
+    }
 }
