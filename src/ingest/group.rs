@@ -132,11 +132,19 @@ struct Gatherer<'p> {
     /// Groups taken so far.
     taken: u32,
     queue: VecDeque<Item>,
+    /// Batches the database thread committed, handed back to be freed on
+    /// this thread (when it is not the database thread): freed between
+    /// files, so no more than the group being gathered and the one being
+    /// committed are held at once.
+    spent: Option<mpsc::Receiver<Vec<Prepared>>>,
 }
 
 impl Gatherer<'_> {
     fn next_item(&mut self, conn: &Connection) -> Option<Item> {
         loop {
+            if let Some(spent) = &self.spent {
+                spent.try_iter().for_each(drop);
+            }
             if let Some(item) = self.queue.pop_front() {
                 return Some(item);
             }
@@ -285,6 +293,7 @@ impl Ingestor {
             limits: self.workload.group_limits(),
             taken: 0,
             queue: VecDeque::new(),
+            spent: None,
         };
         let mut outcomes = Vec::with_capacity(paths.len());
         let ahead = (paths.len() > GATHER_AHEAD_MIN_FILES)
@@ -324,10 +333,10 @@ impl Ingestor {
             // instructions, and each free of another thread's memory takes
             // that allocator arena's lock (BENCHMARKS.md, session 17).
             let (send_spent, spent) = mpsc::channel::<Vec<Prepared>>();
+            gatherer.spent = Some(spent);
             let halt = &halt;
             scope.spawn(move || {
                 while !halt.load(Ordering::Relaxed) {
-                    spent.try_iter().for_each(drop);
                     let Some(item) = gatherer.next_item(&twin) else {
                         break;
                     };
@@ -339,7 +348,9 @@ impl Ingestor {
                 // The database thread's loop ends with this sender; then
                 // the last groups it committed come back.
                 drop(send);
-                spent.iter().for_each(drop);
+                if let Some(spent) = gatherer.spent.take() {
+                    spent.iter().for_each(drop);
+                }
             });
             let mut spent = move |batches| {
                 // The gatherer may be gone already (halted): then here.
