@@ -73,11 +73,20 @@ impl Prepared {
     /// Deletes the stash files of oversized lines, for a batch that will not
     /// be applied: reading it again stashes them again.
     pub fn discard(&self) {
-        for line in self.lines.borrow_owner() {
-            if let LineContent::Oversized { stash, .. } = &line.content {
-                let _ = std::fs::remove_file(stash);
-            }
+        for stash in self.stashes() {
+            let _ = std::fs::remove_file(stash);
         }
+    }
+
+    /// The stash files of its oversized lines.
+    pub fn stashes(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.lines
+            .borrow_owner()
+            .iter()
+            .filter_map(|line| match &line.content {
+                LineContent::Oversized { stash, .. } => Some(stash.as_path()),
+                _ => None,
+            })
     }
 }
 

@@ -23,7 +23,6 @@
 //!   a file on the strength of rows that could still roll back.
 
 use std::collections::VecDeque;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -34,6 +33,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tracing::debug;
 
 use super::batches::{self, Batches, Prepared};
+use super::member::Member;
 use super::transcripts::TranscriptCounts;
 use super::{
     apply_lines, open, reader, source_of, FileKind, FileProgress, IngestError, IngestStats,
@@ -46,54 +46,6 @@ use crate::Recogniser;
 /// thread commits; fewer (the daemon's live path: the hour's file, maybe
 /// the last one) are gathered inline, without a thread or a connection.
 const GATHER_AHEAD_MIN_FILES: usize = 4;
-
-/// One file of a group: opened, its new lines read and prepared.
-struct Member {
-    opened: Opened,
-    batches: Vec<Prepared>,
-    /// Reading stopped on this error after `batches`; reported once they
-    /// are committed.
-    read_failure: Option<io::Error>,
-}
-
-impl Member {
-    fn lines(&self) -> usize {
-        self.batches
-            .iter()
-            .map(|b| b.lines.borrow_owner().len())
-            .sum()
-    }
-
-    fn bytes(&self) -> u64 {
-        self.batches.last().map_or(0, |b| b.end) - self.opened.position.committed
-    }
-
-    /// Deletes what reading stashed, for batches that were not applied.
-    fn discard(&self) {
-        for batch in &self.batches {
-            batch.discard();
-        }
-    }
-
-    /// Its outcome once its lines up to `committed` are committed: the
-    /// read error that stopped it, if one did.
-    fn outcome(self, committed: u64) -> FileOutcome {
-        let Opened {
-            path, shown, file, ..
-        } = self.opened;
-        let result = match self.read_failure {
-            Some(source) => Err(IngestError::Read {
-                path: shown,
-                source,
-            }),
-            None => Ok(FileProgress {
-                file,
-                committed: Some(committed),
-            }),
-        };
-        FileOutcome { path, result }
-    }
-}
 
 /// What one file's ingestion came to.
 pub struct FileOutcome {
@@ -217,6 +169,7 @@ impl Gatherer<'_> {
         let mut member = Member {
             opened,
             batches: Vec::new(),
+            stashes: Vec::new(),
             read_failure: None,
         };
         loop {
@@ -305,7 +258,9 @@ impl Ingestor {
                     let Some(item) = gatherer.next_item(&self.conn) else {
                         break;
                     };
-                    if !self.take(item, stop, progress, &mut outcomes, &mut drop) {
+                    let (go_on, _) =
+                        self.take(item, stop, progress, &mut outcomes, &mut drop, &mut || None);
+                    if !go_on {
                         break;
                     }
                 }
@@ -356,13 +311,20 @@ impl Ingestor {
                 // The gatherer may be gone already (halted): then here.
                 let _ = send_spent.send(batches);
             };
-            for item in receive.iter() {
+            // A transaction goes on with the groups gathered next, while
+            // nothing asks it to stop.
+            let mut more = || (!stop()).then(|| receive.recv().ok()).flatten();
+            let mut pending: Option<Item> = None;
+            while let Some(item) = pending.take().or_else(|| receive.recv().ok()) {
                 if halt.load(Ordering::Relaxed) || stop() {
                     halt.store(true, Ordering::Relaxed);
                     item.discard();
                     continue; // drained until the gatherer sees the halt
                 }
-                if !self.take(item, stop, progress, outcomes, &mut spent) {
+                let (go_on, next) =
+                    self.take(item, stop, progress, outcomes, &mut spent, &mut more);
+                pending = next;
+                if !go_on {
                     halt.store(true, Ordering::Relaxed);
                 }
             }
@@ -370,8 +332,11 @@ impl Ingestor {
         });
     }
 
-    /// Applies one gathered item; `false` when storage as a whole failed.
-    /// The batches of a committed group go to `spent`, to be freed.
+    /// Applies one gathered item — a group with the groups `more` hands
+    /// over next, up to the workload's transaction ([`Self::apply_group`]).
+    /// `false` when storage as a whole failed; the item `more` handed over
+    /// that was not a group, to be taken next. Applied batches go to
+    /// `spent`, to be freed.
     fn take(
         &mut self,
         item: Item,
@@ -379,7 +344,8 @@ impl Ingestor {
         progress: &mut dyn FnMut(u64),
         outcomes: &mut Vec<FileOutcome>,
         spent: &mut dyn FnMut(Vec<Prepared>),
-    ) -> bool {
+        more: &mut dyn FnMut() -> Option<Item>,
+    ) -> (bool, Option<Item>) {
         match item {
             Item::Done(outcome) => outcomes.push(outcome),
             Item::Alone(opened) => {
@@ -387,18 +353,19 @@ impl Ingestor {
                 let result = self.ingest_opened(opened, stop, progress);
                 let storage_wide = matches!(&result, Err(e) if e.is_storage_wide());
                 outcomes.push(outcome(&path, result));
-                return !storage_wide;
+                return (!storage_wide, None);
             }
             Item::Group(members) => {
-                return self.commit_group(members, stop, progress, outcomes, spent)
+                return self.commit_group(members, stop, progress, outcomes, spent, more)
             }
         }
-        true
+        (true, None)
     }
 
-    /// Commits `members` in one transaction, or — when that fails
-    /// for one file's sake — each of its files on its own. `false` when
-    /// storage as a whole failed: nothing more can be stored now.
+    /// Commits `members` (and the groups `more` hands over next) in one
+    /// transaction, or — when that fails for one file's sake — each of its
+    /// files on its own. `false` when storage as a whole failed: nothing
+    /// more can be stored now.
     fn commit_group(
         &mut self,
         mut members: Vec<Member>,
@@ -406,11 +373,28 @@ impl Ingestor {
         progress: &mut dyn FnMut(u64),
         outcomes: &mut Vec<FileOutcome>,
         spent: &mut dyn FnMut(Vec<Prepared>),
+        more: &mut dyn FnMut() -> Option<Item>,
+    ) -> (bool, Option<Item>) {
+        let (result, next) = self.apply_group(&mut members, spent, more);
+        (
+            self.settle_group(members, result, stop, progress, outcomes),
+            next,
+        )
+    }
+
+    /// What a group's transaction came to, file by file: progress and
+    /// outcomes once committed; else each file ingested on its own.
+    fn settle_group(
+        &mut self,
+        members: Vec<Member>,
+        result: Result<Vec<Option<u64>>, IngestError>,
+        stop: &dyn Fn() -> bool,
+        progress: &mut dyn FnMut(u64),
+        outcomes: &mut Vec<FileOutcome>,
     ) -> bool {
-        match self.apply_group(&mut members) {
+        match result {
             Ok(ends) => {
-                for (mut member, end) in members.into_iter().zip(ends) {
-                    spent(std::mem::take(&mut member.batches));
+                for (member, end) in members.into_iter().zip(ends) {
                     let before = member.opened.position.committed;
                     let committed = end.unwrap_or(before);
                     progress(committed - before);
@@ -446,10 +430,37 @@ impl Ingestor {
         true
     }
 
-    /// One transaction over every member: per file, the checkpoint checked,
-    /// the rows applied and the new checkpoint saved. The new offset of
-    /// each file, or `None` for one another ingester moved meanwhile.
-    fn apply_group(&mut self, members: &mut [Member]) -> Result<Vec<Option<u64>>, IngestError> {
+    /// One transaction over every member, and over the members of the
+    /// groups `more` hands over next while the transaction holds fewer
+    /// lines than the workload's ([`super::Workload`]): per file, the
+    /// checkpoint checked, the rows applied (its batches then released to
+    /// `spent`: only the group being applied and the one being gathered
+    /// are held) and the new checkpoint saved. The new offset of each file,
+    /// or `None` for one another ingester moved meanwhile; and the item
+    /// `more` handed over that was not a group.
+    fn apply_group(
+        &mut self,
+        members: &mut Vec<Member>,
+        spent: &mut dyn FnMut(Vec<Prepared>),
+        more: &mut dyn FnMut() -> Option<Item>,
+    ) -> (Result<Vec<Option<u64>>, IngestError>, Option<Item>) {
+        let mut next = None;
+        let result = self.apply_groups(members, spent, &mut || match more() {
+            Some(Item::Group(group)) => Some(group),
+            other => {
+                next = other;
+                None
+            }
+        });
+        (result, next)
+    }
+
+    fn apply_groups(
+        &mut self,
+        members: &mut Vec<Member>,
+        spent: &mut dyn FnMut(Vec<Prepared>),
+        more: &mut dyn FnMut() -> Option<Vec<Member>>,
+    ) -> Result<Vec<Option<u64>>, IngestError> {
         let store_err = |path: &str| {
             let path = path.to_string();
             move |source| IngestError::Store { path, source }
@@ -462,7 +473,23 @@ impl Ingestor {
         let now = Now::read();
         let mut ends = Vec::with_capacity(members.len());
         let mut stats = IngestStats::default();
-        for member in members.iter_mut() {
+        let mut lines = 0;
+        let mut at = 0;
+        loop {
+            let Some(member) = members.get_mut(at) else {
+                if lines >= self.workload.transaction_lines() {
+                    break;
+                }
+                match more() {
+                    Some(group) => {
+                        members.extend(group);
+                        continue;
+                    }
+                    None => break,
+                }
+            };
+            at += 1;
+            lines += member.lines();
             let Opened {
                 shown,
                 checkpoint,
@@ -495,6 +522,7 @@ impl Ingestor {
                 .save(&tx, shown, end, &now.text)
                 .map_err(store_err(shown))?;
             ends.push(Some(end));
+            member.release(spent);
         }
         self.recorder.finish(&tx).map_err(store_err(&first))?;
         tx.commit().map_err(store_err(&first))?;

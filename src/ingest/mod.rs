@@ -43,6 +43,7 @@ mod checkpoint;
 mod echoes;
 mod events;
 mod group;
+mod member;
 mod native;
 mod plan;
 mod prompts;

@@ -34,13 +34,14 @@ pub enum Workload {
 pub(super) const LIVE_BATCHES: usize = 4;
 /// Batches a `Bulk` transaction takes in at most.
 const BULK_BATCHES: usize = 16;
-/// Lines and bytes of small files gathered into one `Bulk` transaction at
-/// most. A group is held in memory, parsed and recognised (~2 KB a line),
-/// until it commits, while the next is gathered: groups of 64 Ki lines
-/// replayed no faster than 32 Ki and took 350 MB instead of 220 (`Live`
-/// gathers up to [`LIVE_BATCHES`] batches' worth).
-const BULK_GROUP_LINES: usize = 8 * BATCH_LINES;
-const BULK_GROUP_BYTES: u64 = 16 * 1024 * 1024;
+/// Lines and bytes of small files gathered into one `Bulk` group at most.
+/// A group is held in memory, parsed and recognised (~2 KB a line), while
+/// it is applied and the next is gathered; a transaction takes in groups
+/// until it holds [`BULK_BATCHES`] batches' worth of lines. Groups as large
+/// as the transaction took a `replay` of hourly files to 350 MB (`Live`
+/// gathers up to [`LIVE_BATCHES`] batches' worth, its transaction).
+const BULK_GROUP_LINES: usize = 2 * BATCH_LINES;
+const BULK_GROUP_BYTES: u64 = 8 * 1024 * 1024;
 /// The page cache of a `Bulk` connection: a replay's transaction dirties
 /// tens of MiB of pages.
 const BULK_CACHE_KIB: u32 = 64 * 1024;
@@ -63,8 +64,14 @@ impl Workload {
         }
     }
 
-    /// Lines and bytes of small files gathered into one transaction at
-    /// most ([`super::group`]).
+    /// Lines of small files one transaction takes in at most, in groups
+    /// ([`super::group`]).
+    pub(super) fn transaction_lines(self) -> usize {
+        self.batches_per_transaction() * BATCH_LINES
+    }
+
+    /// Lines and bytes of small files gathered into one group at most
+    /// ([`super::group`]).
     pub(super) fn group_limits(self) -> (usize, u64) {
         match self {
             Workload::Live => (

@@ -304,18 +304,36 @@ fn a_file_that_cannot_be_stored_does_not_hold_up_the_others() {
 /// twelve holds up only itself.
 #[test]
 fn a_poisoned_file_among_many_holds_up_only_itself() {
+    poisoned_among_many(40, 5);
+}
+
+/// And when the transaction took in several groups of files before the
+/// poisoned one (1 500 lines a file: groups of a few files, all in one
+/// replay transaction): every file of every group is stored again but it.
+#[test]
+fn a_poisoned_file_after_several_groups_holds_up_only_itself() {
+    poisoned_among_many(1_500, 10);
+}
+
+/// Twelve files of `lines` lines, the second line of file `poisoned`
+/// refused by the database until a trigger is dropped.
+fn poisoned_among_many(lines: usize, poisoned: usize) {
     let scratch = Scratch::new();
     let spool = scratch.private_spool();
     succeed(&mut scratch.cmd(&["init"]));
     let writer = rusqlite::Connection::open(scratch.db()).unwrap();
     writer
-        .execute_batch(
-            "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.envelope_id = 'g5-2'
-             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
-        )
+        .execute_batch(&format!(
+            "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.envelope_id = 'g{poisoned}-2'
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;"
+        ))
         .unwrap();
     for f in 0..12 {
-        write_backlog(&spool.join(format!("g-{f:02}.jsonl")), &format!("g{f}"), 40);
+        write_backlog(
+            &spool.join(format!("g-{f:02}.jsonl")),
+            &format!("g{f}"),
+            lines,
+        );
     }
     // Replay reports the file it could not store and stores the others.
     let out = scratch
@@ -323,14 +341,19 @@ fn a_poisoned_file_among_many_holds_up_only_itself() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("g-05.jsonl"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains(&format!("g-{poisoned:02}.jsonl")),
+        "{stderr}"
     );
-    assert_eq!(scratch.count("SELECT COUNT(*) FROM events"), 11 * 40);
     assert_eq!(
-        scratch.count("SELECT COUNT(*) FROM events WHERE envelope_id LIKE 'g5-%'"),
+        scratch.count("SELECT COUNT(*) FROM events") as usize,
+        11 * lines
+    );
+    assert_eq!(
+        scratch.count(&format!(
+            "SELECT COUNT(*) FROM events WHERE envelope_id LIKE 'g{poisoned}-%'"
+        )),
         0
     );
     // Once it can be stored, the daemon finishes it and deletes them all.
@@ -341,7 +364,7 @@ fn a_poisoned_file_among_many_holds_up_only_itself() {
     });
     let (code, stderr) = daemon.terminate();
     assert_eq!(code, 0, "{stderr}");
-    assert_exactly_once(&scratch, 12 * 40);
+    assert_exactly_once(&scratch, 12 * lines);
 }
 
 #[test]
