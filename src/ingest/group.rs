@@ -4,18 +4,21 @@
 //! one by one, every file rewrites the hot pages (the indexes, rollups and
 //! sessions every line touches) to the WAL again: 600 files of 400 lines
 //! replayed 2.8× slower than the same lines in one file (BENCHMARKS.md,
-//! issue 21). So files whose backlog is small are read first and
-//! committed together, up to the [`super::Workload`]'s limit to a transaction; a
-//! file with a large backlog keeps transactions of its own
+//! issue 21). So files whose backlog is small are read first, in groups,
+//! and committed together: a transaction takes in the groups gathered
+//! next, up to the [`super::Workload`]'s lines, each file's batches freed
+//! once applied (a group is held parsed: groups stay small, transactions
+//! large). A file with a large backlog keeps transactions of its own
 //! ([`Ingestor::ingest_file`], reading ahead on a second thread).
 //!
 //! # Invariants
 //! - **Exactly once**, as for one file: each file's checkpoint is saved in
 //!   the transaction holding its rows, and re-read inside it — a file that
 //!   another ingester moved meanwhile is left out of the transaction.
-//! - **A poisoned file holds up only itself.** If a group's transaction
-//!   fails for one file's sake, it rolls back whole and every file of the
-//!   group is ingested again on its own, so only the failing one fails. A
+//! - **A poisoned file holds up only itself.** If a transaction fails for
+//!   one file's sake, it rolls back whole and every file of it (of every
+//!   group it took in) is read and ingested again on its own, so only the
+//!   failing one fails. A
 //!   failure of storage as a whole ([`IngestError::is_storage_wide`]) is
 //!   not retried file by file: every file would fail the same way.
 //! - **Nothing is reported committed before it is.** A file's progress is
@@ -78,8 +81,8 @@ struct Gatherer<'p> {
     /// at every file would be quadratic in a spool of tiny files).
     group_lines: usize,
     group_bytes: u64,
-    /// Lines and bytes a group's transaction takes in at most
-    /// ([`super::Workload`]).
+    /// Lines and bytes a group takes in at most ([`super::Workload`]; a
+    /// transaction may take in several groups).
     limits: (usize, u64),
     /// Groups taken so far.
     taken: u32,
@@ -141,9 +144,9 @@ impl Gatherer<'_> {
 
     /// The limits for the group being gathered. They start at one batch's
     /// worth and double with each group up to the workload's: the database
-    /// thread waits while the first group is gathered, and a group of 16
-    /// batches took a quarter of a second to read, parse and recognise
-    /// (BENCHMARKS.md, session 17).
+    /// thread waits while the first group is gathered (16 batches took a
+    /// quarter of a second to read, parse and recognise: BENCHMARKS.md,
+    /// session 17).
     fn limits_now(&self) -> (usize, u64) {
         let shift = self.taken.min(8);
         (
