@@ -271,16 +271,21 @@ def connect_store(db_file, wait=9.5):
         // The docstring is a string statement the copy left out: only
         // the k-grams that span it differ.
         let copy = Fingerprints::of(disguised, Lang::Python);
-        let shared = original
-            .hashes()
-            .iter()
-            .filter(|h| copy.hashes().contains(h))
-            .count();
+        let shared = shared(&original, &copy);
         assert!(
             shared * 10 >= original.len() * 6,
             "{shared} of {}",
             original.len()
         );
+    }
+
+    /// How many of `original`'s fingerprints `other` has too.
+    fn shared(original: &Fingerprints, other: &Fingerprints) -> usize {
+        original
+            .hashes()
+            .iter()
+            .filter(|h| other.hashes().contains(h))
+            .count()
     }
 
     #[test]
@@ -298,11 +303,7 @@ def count_rows(conn, table):
 "#;
         let original = Fingerprints::of(ORIGINAL, Lang::Python);
         let other = Fingerprints::of(other, Lang::Python);
-        let shared = original
-            .hashes()
-            .iter()
-            .filter(|h| other.hashes().contains(h))
-            .count();
+        let shared = shared(&original, &other);
         assert!(
             shared * 5 < original.len(),
             "{shared} of {}",
