@@ -3,8 +3,8 @@
 //!
 //! [`Ingestor::ingest_file`] reads a spool file from its [`Checkpoint`] and
 //! commits it in batches, each in one `BEGIN IMMEDIATE` transaction — or,
-//! when a backlog is read ahead, several batches that are ready in one
-//! (how many: the [`Workload`]) (it never waits for a batch to fill a
+//! when a backlog is read ahead, as many batches that are ready as the
+//! [`Workload`] allows in one (it never waits for a batch to fill a
 //! transaction). [`Ingestor::ingest_files`] does the same for many files,
 //! those with a small backlog several to a transaction ([`group`]). A
 //! transaction holds, together:

@@ -60,18 +60,17 @@ pub fn open_ingestor(
     workload: Workload,
 ) -> Result<Ingestor, RunError> {
     spool::ensure_dir(&sources.spool).map_err(LoadError::Spool)?;
-    let db_path = db;
-    let db = Database::open(db, Missing::Create)?;
-    let recogniser = load_recogniser(sources, db.conn())?;
+    let database = Database::open(db, Missing::Create)?;
+    let recogniser = load_recogniser(sources, database.conn())?;
     let mut ingestor = Ingestor::new(
-        db.into_conn(),
+        database.into_conn(),
         recogniser,
         sources.spool.join(spool::QUARANTINE_DIR),
     );
     ingestor
         .set_workload(workload)
         .map_err(|source| OpenError::Configure {
-            path: db_path.display().to_string(),
+            path: db.display().to_string(),
             source,
         })?;
     Ok(ingestor)
