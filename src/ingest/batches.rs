@@ -46,9 +46,9 @@ pub struct Parsed<'a> {
     /// envelope; once the batch is applied, what the database thread used
     /// of it, handed back to be freed with the batch.
     pub planned: Option<Planned>,
-    /// The 16 bytes of its id when that is a canonical UUID
-    /// (`events::event_key`).
-    pub uuid: Option<[u8; 16]>,
+    /// Its keys for the `events` row and the echo and prompt checks,
+    /// for a valid envelope.
+    pub keys: super::events::Keys,
 }
 
 type ParsedLines<'a> = Vec<Parsed<'a>>;
@@ -222,14 +222,14 @@ fn parse<'a>(raw: &'a [RawLine], recogniser: &Recogniser) -> ParsedLines<'a> {
     envelopes
         .into_iter()
         .map(|envelope| {
-            let (planned, uuid) = match &envelope {
-                Ok(env) => (plan.next(), super::events::canonical_uuid(&env.id)),
-                Err(_) => (None, None),
+            let (planned, keys) = match &envelope {
+                Ok(env) => (plan.next(), super::events::Keys::of(env)),
+                Err(_) => (None, super::events::Keys::default()),
             };
             Parsed {
                 envelope,
                 planned,
-                uuid,
+                keys,
             }
         })
         .collect()

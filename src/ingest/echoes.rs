@@ -24,7 +24,9 @@
 //! registered twice, such a version's tool uses count twice.
 //!
 //! `event_echoes` keeps (key, time) in the transaction of the rows, so the
-//! check holds across batches, files and restarts. A row is kept for a day
+//! check holds across batches, files and restarts. It is keyed by time
+//! first (migration 016): inserts append, and the check reads the rows of
+//! a four-second window. A row is kept for a day
 //! after its ingestion (the two copies of an echo are spooled together, so
 //! they are ingested together), then dropped.
 
@@ -37,10 +39,13 @@ use crate::contract::{Envelope, Field};
 /// Two deliveries of one event this close in time are one event.
 pub const WINDOW_MS: i64 = 2_000;
 
-/// Whether `env` is subject to the echo check: an event of a session that
-/// is not a tool-use phase (PreToolUse, PostToolUse, PostToolUseFailure).
-pub(super) fn applies(env: &Envelope<'_>) -> bool {
-    env.field("session_id").is_some() && Phase::of(env.hook_event_name()).is_none()
+/// The echo key of `env` when it is subject to the echo check — an event
+/// of a session that is not a tool-use phase (PreToolUse, PostToolUse,
+/// PostToolUseFailure). Worked out ahead, on the gathering thread
+/// ([`super::events::Keys`]).
+pub(super) fn key_of(env: &Envelope<'_>) -> Option<[u8; 16]> {
+    let applies = env.field("session_id").is_some() && Phase::of(env.hook_event_name()).is_none();
+    applies.then(|| echo_key(env))
 }
 
 /// The echo key of `env`: 16 bytes of SHA-256 over its members.
@@ -73,19 +78,17 @@ fn echo_key(env: &Envelope<'_>) -> [u8; 16] {
     key
 }
 
-/// Whether `env` echoes an event already seen (stored, or earlier in this
-/// transaction) within [`WINDOW_MS`]; if not, it is remembered.
+/// Whether the event with echo key `key` at `ts` (ms) echoes an event
+/// already seen (stored, or earlier in this transaction) within
+/// [`WINDOW_MS`]; if not, it is remembered.
 pub(super) fn is_echo(
     tx: &Transaction<'_>,
-    env: &Envelope<'_>,
+    key: &[u8; 16],
+    ts: i64,
     now_ms: i64,
 ) -> rusqlite::Result<bool> {
-    let key = echo_key(env);
-    let ts = env.ts.timestamp_millis();
     let seen = tx
-        .prepare_cached(
-            "SELECT 1 FROM event_echoes WHERE echo_key = ?1 AND ts BETWEEN ?2 - ?3 AND ?2 + ?3 LIMIT 1",
-        )?
+        .prepare_cached(SEEN)?
         .query_row((&key[..], ts, WINDOW_MS), |_| Ok(()))
         .optional()?
         .is_some();
@@ -97,6 +100,11 @@ pub(super) fn is_echo(
     }
     Ok(seen)
 }
+
+/// An echo row of key `?1` within `?3` ms of `?2`: a range of the primary
+/// key (time first, migration 016), a few rows long.
+pub(super) const SEEN: &str =
+    "SELECT 1 FROM event_echoes WHERE ts BETWEEN ?2 - ?3 AND ?2 + ?3 AND echo_key = ?1 LIMIT 1";
 
 /// How long an echo row is kept after its ingestion.
 const KEEP_MS: i64 = 86_400_000;

@@ -47,26 +47,30 @@ pub fn store(
         let Ok(env) = line.envelope.as_ref() else {
             continue;
         };
+        let ts = env.ts.timestamp_millis();
         // An echo (the hook registered twice) is a duplicate, as a
         // redelivery is: no row.
-        if echoes::applies(env) && echoes::is_echo(tx, env, ingested_at)? {
-            continue;
+        if let Some(key) = &line.keys.echo {
+            if echoes::is_echo(tx, key, ts, ingested_at)? {
+                continue;
+            }
         }
         // A prompt the other source (hook or transcript) already counted.
-        if prompts::applies(env) && prompts::is_counted(tx, env)? {
-            continue;
+        if let Some(marks) = &line.keys.prompt {
+            if prompts::is_counted(tx, marks, ts)? {
+                continue;
+            }
         }
         valid.push(Valid {
             at,
             env,
-            uuid: line.uuid.as_ref(),
+            keys: &line.keys,
         });
     }
     echoes::forget_old(tx, ingested_at)?;
     let mut rows = Rows {
         chunk: tx.prepare_cached(&INSERT_CHUNK)?,
         one: tx.prepare_cached(INSERT_EVENT)?,
-        key: String::new(),
         ingested_at,
     };
     let mut chunks = valid.chunks_exact(CHUNK);
@@ -84,19 +88,44 @@ pub fn store(
     Ok(stored)
 }
 
+/// The keys of a valid envelope, worked out ahead on the gathering thread
+/// (on the database thread, building and hashing them cost ~6 % of it,
+/// most of it in reading the envelope's scattered members): its dedupe key
+/// when that is text ([`dedupe_key`]), the 16 bytes of its id when that is
+/// a canonical UUID ([`event_key`]), its echo key ([`echoes`]) and its
+/// prompt marks ([`prompts`]) when those checks apply to it.
+#[derive(Default)]
+pub struct Keys {
+    text_key: String,
+    uuid: Option<[u8; 16]>,
+    echo: Option<[u8; 16]>,
+    prompt: Option<prompts::Marks>,
+}
+
+impl Keys {
+    pub fn of(env: &Envelope<'_>) -> Self {
+        let uuid = canonical_uuid(&env.id);
+        Keys {
+            text_key: text_key(env, uuid.is_some()),
+            uuid,
+            echo: echoes::key_of(env),
+            prompt: prompts::marks_of(env),
+        }
+    }
+}
+
 /// A line with a valid envelope: its position in the batch, the envelope,
 /// and its id's bytes when that is a canonical UUID.
 struct Valid<'p, 'e> {
     at: usize,
     env: &'p Envelope<'e>,
-    uuid: Option<&'p [u8; 16]>,
+    keys: &'p Keys,
 }
 
 /// The statements and the key buffer of one [`store`].
 struct Rows<'t> {
     chunk: CachedStatement<'t>,
     one: CachedStatement<'t>,
-    key: String,
     ingested_at: i64,
 }
 
@@ -104,13 +133,11 @@ impl Rows<'_> {
     /// Inserts the rows of `chunk` ([`CHUNK`] lines) in one statement, all
     /// or none: it fails on a key already stored, or twice in the chunk.
     fn insert_chunk(&mut self, chunk: &[Valid<'_, '_>]) -> rusqlite::Result<()> {
-        for (row, &Valid { env, uuid, .. }) in chunk.iter().enumerate() {
+        for (row, &Valid { env, keys, .. }) in chunk.iter().enumerate() {
             let first = 4 * row + 1;
-            // Bound values are copied: the key buffer is free again after.
+            self.chunk.raw_bind_parameter(first, dedupe_key(keys))?;
             self.chunk
-                .raw_bind_parameter(first, dedupe_key(&mut self.key, env, uuid))?;
-            self.chunk
-                .raw_bind_parameter(first + 1, event_key(&env.id, uuid))?;
+                .raw_bind_parameter(first + 1, event_key(&env.id, keys))?;
             self.chunk
                 .raw_bind_parameter(first + 2, env.ts.timestamp_millis())?;
             self.chunk.raw_bind_parameter(first + 3, self.ingested_at)?;
@@ -125,10 +152,10 @@ impl Rows<'_> {
         lines: &[Valid<'_, '_>],
         stored: &mut [bool],
     ) -> rusqlite::Result<()> {
-        for &Valid { at, env, uuid } in lines {
+        for &Valid { at, env, keys } in lines {
             let inserted = self.one.execute((
-                dedupe_key(&mut self.key, env, uuid),
-                event_key(&env.id, uuid),
+                dedupe_key(keys),
+                event_key(&env.id, keys),
                 env.ts.timestamp_millis(),
                 self.ingested_at,
             ))?;
@@ -173,46 +200,49 @@ const INSERT_EVENT: &str = "INSERT INTO events (dedupe_key, envelope_id, ts, ing
 ///   bytes), or the text `id:<id>` for another id. A tool-use key starts
 ///   with a digit, and a blob never equals a text, so no two kinds collide.
 ///
-/// Text keys are built in `buf`. (No `format!`: this runs for every line on
-/// the database thread, where formatting cost 3 % of its instructions.)
-fn dedupe_key<'a>(
-    buf: &'a mut String,
-    env: &Envelope<'_>,
-    uuid: Option<&'a [u8; 16]>,
-) -> ToSqlOutput<'a> {
-    buf.clear();
+/// The key is worked out ahead, in [`Keys`].
+fn dedupe_key(keys: &Keys) -> ToSqlOutput<'_> {
+    match &keys.uuid {
+        Some(bytes) if keys.text_key.is_empty() => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
+        _ => ToSqlOutput::Borrowed(ValueRef::Text(keys.text_key.as_bytes())),
+    }
+}
+
+/// The text dedupe key of `env` ([`dedupe_key`]); empty when the key is its
+/// id's UUID bytes (`uuid`: it has them).
+fn text_key(env: &Envelope<'_>, uuid: bool) -> String {
+    let mut key = String::new();
     if let (Some(session), Some(tool_use)) = (env.field("session_id"), env.field("tool_use_id")) {
+        key.reserve(session.len() + tool_use.len() + 32);
         let mut length = itoa::Buffer::new();
         for id in [session, tool_use] {
-            buf.push_str(length.format(id.len()));
-            buf.push(':');
-            buf.push_str(id);
-            buf.push(' ');
+            key.push_str(length.format(id.len()));
+            key.push(':');
+            key.push_str(id);
+            key.push(' ');
         }
-        buf.push_str(env.hook_event_name());
-    } else if let Some(bytes) = uuid {
-        return ToSqlOutput::Borrowed(ValueRef::Blob(bytes));
-    } else {
-        buf.push_str("id:");
-        buf.push_str(&env.id);
+        key.push_str(env.hook_event_name());
+    } else if !uuid {
+        key.push_str("id:");
+        key.push_str(&env.id);
     }
-    ToSqlOutput::Borrowed(ValueRef::Text(buf.as_bytes()))
+    key
 }
 
 /// An envelope id as `events` stores it: the 16 bytes of a canonical UUID
 /// (lowercase, hyphenated, as the hook writes them), else the id's text.
 /// One-to-one, so equal keys mean equal ids; migration 006 converts older
 /// rows by the same rule.
-/// (`uuid` is `canonical_uuid(id)`, worked out ahead.)
-fn event_key<'a>(id: &'a str, uuid: Option<&'a [u8; 16]>) -> ToSqlOutput<'a> {
-    ToSqlOutput::Borrowed(match uuid {
+/// (`keys.uuid` is `canonical_uuid(id)`, worked out ahead in [`Keys`].)
+fn event_key<'a>(id: &'a str, keys: &'a Keys) -> ToSqlOutput<'a> {
+    ToSqlOutput::Borrowed(match &keys.uuid {
         Some(bytes) => ValueRef::Blob(bytes),
         None => ValueRef::Text(id.as_bytes()),
     })
 }
 
 /// The 16 bytes of `id` when it is a UUID written canonically.
-pub(crate) fn canonical_uuid(id: &str) -> Option<[u8; 16]> {
+fn canonical_uuid(id: &str) -> Option<[u8; 16]> {
     let canonical = id.len() == 36
         && id.bytes().enumerate().all(|(i, b)| match i {
             8 | 13 | 18 | 23 => b == b'-',
@@ -242,11 +272,11 @@ mod tests {
             .iter()
             .map(|line| {
                 let envelope = envelope::parse(line.as_bytes());
-                let uuid = envelope.as_ref().ok().and_then(|e| canonical_uuid(&e.id));
+                let keys = envelope.as_ref().map(Keys::of).unwrap_or_default();
                 Parsed {
                     envelope,
                     planned: None,
-                    uuid,
+                    keys,
                 }
             })
             .collect()

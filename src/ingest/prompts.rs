@@ -31,24 +31,38 @@ use crate::contract::{events, Envelope, Origin};
 /// is written then too; the margin covers a slow hook and clock rounding.
 pub const WINDOW_MS: i64 = 30_000;
 
-/// Whether `env` is a prompt this check applies to: one with a session and
-/// a length.
-pub(super) fn applies(env: &Envelope<'_>) -> bool {
-    env.hook_event_name() == events::USER_PROMPT_SUBMIT
-        && env.field("session_id").is_some()
-        && env.int("prompt_chars").is_some()
+/// A prompt's mark under its own source and under the other one.
+pub(super) struct Marks {
+    own: [u8; 16],
+    theirs: [u8; 16],
 }
 
-/// Whether the prompt `env` was already counted, from its own source or the
-/// other's; if not, its mark is left for the other source to find.
-pub(super) fn is_counted(tx: &Transaction<'_>, env: &Envelope<'_>) -> rusqlite::Result<bool> {
+/// The marks of `env` when it is a prompt this check applies to: one with
+/// a session and a length. Worked out ahead, on the gathering thread
+/// ([`super::events::Keys`]).
+pub(super) fn marks_of(env: &Envelope<'_>) -> Option<Marks> {
+    let applies = env.hook_event_name() == events::USER_PROMPT_SUBMIT
+        && env.field("session_id").is_some()
+        && env.int("prompt_chars").is_some();
+    if !applies {
+        return None;
+    }
     let origin = Origin::named(env.field(Origin::MEMBER));
     let other = match origin {
         Origin::Transcript => Origin::Hook,
         _ => Origin::Transcript,
     };
-    let (own, theirs) = (mark(env, origin), mark(env, other));
-    let ts = env.ts.timestamp_millis();
+    Some(Marks {
+        own: mark(env, origin),
+        theirs: mark(env, other),
+    })
+}
+
+/// Whether the prompt with `marks` at `ts` (ms) was already counted, from
+/// its own source or the other's; if not, its mark is left for the other
+/// source to find.
+pub(super) fn is_counted(tx: &Transaction<'_>, marks: &Marks, ts: i64) -> rusqlite::Result<bool> {
+    let Marks { own, theirs } = marks;
     let inserted = tx
         .prepare_cached(
             "INSERT INTO prompt_marks (mark, ts, paired) VALUES (?1, ?2, 0) ON CONFLICT DO NOTHING",

@@ -272,6 +272,7 @@ fn statements_run_per_row_build_no_temporary_btree() {
         TOOL_INSERT,
         TOOL_ROW,
         super::prompts::PARTNER_CANDIDATES,
+        super::echoes::SEEN,
         &super::events::INSERT_CHUNK,
     ];
     for sql in per_row {

@@ -109,6 +109,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "source_checks",
         sql: include_str!("../../migrations/015_source_checks.sql"),
     },
+    Migration {
+        version: 16,
+        name: "echoes_by_time",
+        sql: include_str!("../../migrations/016_echoes_by_time.sql"),
+    },
 ];
 
 /// What [`apply`] did.

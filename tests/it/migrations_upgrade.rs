@@ -208,10 +208,8 @@ fn lean_inserts_upgrade_keeps_rows_and_write_counts() {
         .unwrap();
     }
     let db = Database::open(&path, Missing::Refuse).unwrap();
-    assert_eq!(
-        db.migration().applied,
-        vec![7, 8, 9, 10, 11, 12, 13, 14, 15]
-    );
+    let later: Vec<u32> = MIGRATIONS[6..].iter().map(|m| m.version).collect();
+    assert_eq!(db.migration().applied, later);
     let c = db.conn();
     assert_eq!(count(c, "SELECT COUNT(*) FROM calls"), 3);
     assert_eq!(
@@ -474,4 +472,80 @@ fn source_checks_upgrade_keeps_rows_and_the_constraint() {
             "{table}: {plan:?}"
         );
     }
+}
+
+/// Migration 016 keys `event_echoes` by time first: the rows are kept as
+/// they were, and an echo of an event stored before the upgrade is still
+/// recognised (within two seconds, not after).
+#[test]
+fn echoes_stored_before_keying_by_time_still_match() {
+    let stop = |id: &str, ts: &str| {
+        let event = serde_json::json!({"session_id": "s", "hook_event_name": "Stop"});
+        let envelope =
+            serde_json::json!({"v": 1, "id": id, "ts": ts, "host": "test", "event": event});
+        format!("{envelope}\n")
+    };
+    let replay = |scratch: &crate::support::Scratch, name: &str, lines: &[String]| {
+        let file = scratch.private_spool().join(name);
+        std::fs::write(&file, lines.concat()).unwrap();
+        crate::support::succeed(scratch.cmd(&["replay"]).arg(&file))
+    };
+    // The echo row a Stop leaves, as the current schema computes it.
+    let first = stop("p-1", "2026-11-24T10:00:00.000Z");
+    let probe = crate::support::Scratch::new();
+    replay(&probe, "first.jsonl", std::slice::from_ref(&first));
+    let (key, ts): (Vec<u8>, i64) = probe
+        .read()
+        .query_row("SELECT echo_key, ts FROM event_echoes", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+
+    // The same event stored by a schema-15 call_monitor, with another
+    // session's echo row beside it.
+    let scratch = crate::support::Scratch::new();
+    let seen_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let rows = "SELECT group_concat(hex(echo_key) || ts || seen_at, ';')
+                FROM (SELECT * FROM event_echoes ORDER BY echo_key, ts)";
+    let before: String = {
+        let conn = at_schema(scratch.db(), 15);
+        conn.execute(
+            "INSERT INTO event_echoes (echo_key, ts, seen_at) VALUES (?1, ?2, ?3), (?4, ?2, ?3)",
+            (&key, ts, seen_at, &[7u8; 16][..]),
+        )
+        .unwrap();
+        conn.query_row(rows, [], |r| r.get(0)).unwrap()
+    };
+
+    let out = replay(
+        &scratch,
+        "again.jsonl",
+        &[
+            // The second hook process's copy, 3 ms later: an echo.
+            stop("p-1-echo", "2026-11-24T10:00:00.003Z"),
+            // The same content three seconds later: a new Stop.
+            stop("p-2", "2026-11-24T10:00:03.000Z"),
+        ],
+    );
+    assert_eq!(out.trim(), "events=2 inserted=1 duplicates=1 quarantined=0");
+    let conn = scratch.read();
+    let kept: String = conn
+        .query_row(
+            &format!("SELECT group_concat(r, ';') FROM (SELECT hex(echo_key) || ts || seen_at AS r FROM event_echoes WHERE ts = {ts} OR echo_key = x'{}' ORDER BY echo_key, ts)", "07".repeat(16)),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, before, "rows kept as they were");
+    let primary_key: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_index_info('sqlite_autoindex_event_echoes_1')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(primary_key, ["ts", "echo_key"]);
 }
