@@ -140,7 +140,7 @@ struct FunctionDeltas {
 
 /// The value of `key` in `map`, inserted as the default when missing; the
 /// key is copied only then.
-fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
+pub(super) fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
     if !map.contains_key(key) {
         map.insert(key.to_string(), V::default());
     }

@@ -70,12 +70,18 @@ impl Sessions {
         let (has_cwd, has_host) = (env.field("cwd").is_some(), env.host.is_some());
         let ending = env.hook_event_name() == events::SESSION_END;
         if let Some(seen) = self.seen.get(session_id) {
-            let changes = ending
-                || env.field("model").is_some()
+            let merges = env.field("model").is_some()
                 || ts < seen.started_at.as_str()
                 || (has_cwd && !seen.has_cwd)
                 || (has_host && !seen.has_host);
-            if !changes {
+            if !merges {
+                // A SessionEnd of a known session moves `ended_at` alone:
+                // an UPDATE of that column leaves the row's indexes alone,
+                // where the upsert rewrote the entries of cwd, host and
+                // started_at (SQLite rewrites those of every column SET).
+                if ending {
+                    end_session(tx, session_id, ts)?;
+                }
                 return Ok(());
             }
         }
@@ -115,6 +121,16 @@ impl Sessions {
         }
         Ok(())
     }
+}
+
+/// Moves the `ended_at` of a stored session to `ts` if later (the merge of
+/// [`upsert_session`] for a SessionEnd that changes nothing else).
+fn end_session(tx: &Transaction<'_>, session_id: &str, ts: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE sessions SET ended_at = MAX(COALESCE(ended_at, ?2), ?2) WHERE session_id = ?1",
+    )?
+    .execute((session_id, ts))?;
+    Ok(())
 }
 
 fn upsert_session(

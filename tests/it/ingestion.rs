@@ -556,3 +556,54 @@ fn a_session_row_gathers_its_events_in_any_order() {
         )
     );
 }
+
+/// Within one run, a known session's SessionEnds move its `ended_at` to
+/// the latest (an UPDATE of that column alone, not the whole upsert), and
+/// an earlier one arriving later does not move it back.
+#[test]
+fn a_known_session_ending_again_in_one_run_keeps_the_latest_end() {
+    let scratch = Scratch::new();
+    let line = |id: &str, ts: &str, event: serde_json::Value| {
+        let envelope =
+            serde_json::json!({"v": 1, "id": id, "ts": ts, "host": "box", "event": event});
+        format!("{envelope}\n")
+    };
+    let end = |id: &str, ts: &str, reason: &str| {
+        // Reasons differ, so no end is an echo of another.
+        line(
+            id,
+            ts,
+            serde_json::json!({"session_id": "s-ends", "hook_event_name": "SessionEnd", "reason": reason}),
+        )
+    };
+    let lines = [
+        line(
+            "e1",
+            "2026-11-24T10:00:00.000Z",
+            serde_json::json!({"session_id": "s-ends", "hook_event_name": "SessionStart", "cwd": "/w"}),
+        ),
+        end("e2", "2026-11-24T10:00:05.000Z", "clear"),
+        end("e3", "2026-11-24T10:00:09.000Z", "logout"),
+        end("e4", "2026-11-24T10:00:03.000Z", "other"),
+    ];
+    let spool = scratch.dir.path().join("ends.jsonl");
+    std::fs::write(&spool, lines.concat()).unwrap();
+    let out = succeed(&mut scratch.cmd(&["replay", spool.to_str().unwrap()]));
+    assert_eq!(out.trim(), "events=4 inserted=4 duplicates=0 quarantined=0");
+    let row: (String, String, String) = scratch
+        .read()
+        .query_row(
+            "SELECT started_at, ended_at, cwd FROM sessions WHERE session_id = 's-ends'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            "2026-11-24T10:00:00.000Z".to_string(),
+            "2026-11-24T10:00:09.000Z".to_string(),
+            "/w".to_string()
+        )
+    );
+}
