@@ -122,7 +122,7 @@ struct Valid<'p, 'e> {
     keys: &'p Keys,
 }
 
-/// The statements and the key buffer of one [`store`].
+/// The statements of one [`store`] and the time it stamps.
 struct Rows<'t> {
     chunk: CachedStatement<'t>,
     one: CachedStatement<'t>,
