@@ -115,7 +115,7 @@ impl Keys {
 }
 
 /// A line with a valid envelope: its position in the batch, the envelope,
-/// and its id's bytes when that is a canonical UUID.
+/// and its keys.
 struct Valid<'p, 'e> {
     at: usize,
     env: &'p Envelope<'e>,
