@@ -30,7 +30,7 @@
 //! most 0.5 % from any of them. p95 is the middle of the bucket that holds
 //! the nearest-rank value: relative error ≤ 0.5 %, exact below 100 ms.
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
@@ -145,6 +145,14 @@ pub(super) fn slot<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -
         map.insert(key.to_string(), V::default());
     }
     map.get_mut(key).expect("inserted above")
+}
+
+/// Adds `key` to `set`, copying it only when it is new (the set twin of
+/// [`slot`]).
+pub(super) fn remember(set: &mut HashSet<String>, key: &str) {
+    if !set.contains(key) {
+        set.insert(key.to_string());
+    }
 }
 
 impl Pending {

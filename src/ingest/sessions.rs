@@ -21,6 +21,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use rusqlite::Transaction;
 
+use super::rollups::remember;
 use crate::contract::{events, Envelope};
 
 /// What the database already holds for a session (committed or in the
@@ -107,9 +108,7 @@ impl Sessions {
 
     /// Marks a session whose rows changed, for its health.
     pub(super) fn touch(&mut self, session_id: &str) {
-        if !self.touched.contains(session_id) {
-            self.touched.insert(session_id.to_string());
-        }
+        remember(&mut self.touched, session_id);
     }
 
     /// Recomputes the health of every session touched since the last call.

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 
 use rusqlite::Transaction;
 
-use super::rollups::{bucket, day_of, slot};
+use super::rollups::{bucket, day_of, remember, slot};
 use crate::contract::events;
 
 /// The rollup-relevant columns of one `tool_uses` row.
@@ -141,14 +141,9 @@ impl Pending {
                 activity.tool_uses += 1;
                 let (tool, server) = stat_keys(&after.tool_name);
                 for key in std::iter::once(tool).chain(server) {
-                    let sessions = slot(&mut self.key_sessions, key);
-                    if !sessions.contains(session_id) {
-                        sessions.insert(session_id.to_string());
-                    }
+                    remember(slot(&mut self.key_sessions, key), session_id);
                 }
-                if !self.tools.contains(after.tool_name.as_ref()) {
-                    self.tools.insert(after.tool_name.to_string());
-                }
+                remember(&mut self.tools, &after.tool_name);
             }
         }
         let activity = slot(&mut self.sessions, session_id);
