@@ -23,7 +23,7 @@ pub enum Workload {
     /// transaction (small files gathered up to [`BULK_GROUP_LINES`] lines
     /// or [`BULK_GROUP_BYTES`]) and a [`BULK_CACHE_KIB`] page cache. On the
     /// representative spool this replays ~10 % faster than `Live`, in at
-    /// most ~220 MB (BENCHMARKS.md, session 17).
+    /// most ~120 MB (BENCHMARKS.md, sessions 17–18).
     Bulk,
 }
 
@@ -74,10 +74,8 @@ impl Workload {
     /// ([`super::group`]).
     pub(super) fn group_limits(self) -> (usize, u64) {
         match self {
-            Workload::Live => (
-                LIVE_BATCHES * BATCH_LINES,
-                LIVE_BATCHES as u64 * BATCH_BYTES,
-            ),
+            // Live gathers what one of its transactions takes in.
+            Workload::Live => (self.transaction_lines(), LIVE_BATCHES as u64 * BATCH_BYTES),
             Workload::Bulk => (BULK_GROUP_LINES, BULK_GROUP_BYTES),
         }
     }
