@@ -17,6 +17,13 @@ fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+/// A spool line of a Stop of session `s`: an event without a tool use.
+fn stop_line(id: &str, ts: &str) -> String {
+    let event = serde_json::json!({"session_id": "s", "hook_event_name": "Stop"});
+    let envelope = serde_json::json!({"v": 1, "id": id, "ts": ts, "host": "test", "event": event});
+    format!("{envelope}\n")
+}
+
 #[test]
 fn first_migration_set_upgrades_with_rows_kept() {
     let dir = tempfile::tempdir().unwrap();
@@ -306,25 +313,19 @@ fn events_stored_before_one_event_key_are_still_duplicates() {
     }
     // Stops seconds apart: an identical event within two seconds would be
     // an echo of the hook registered twice (ingest/echoes.rs).
-    let without_tool_use = |id: &str, ts: &str| {
-        let event = serde_json::json!({"session_id": "s", "hook_event_name": "Stop"});
-        let envelope =
-            serde_json::json!({"v": 1, "id": id, "ts": ts, "host": "test", "event": event});
-        format!("{envelope}\n")
-    };
     let lines = [
         // Duplicates: the stored tool use under a new id (a retried hook),
         // and the two events without a tool use under their ids.
         crate::support::envelope_line("01a20f50-4841-7007-b311-5167b83baf52", "s", "t1", "a_py_x"),
-        without_tool_use(
+        stop_line(
             "01a20f50-4841-7007-b311-5167b83baf51",
             "2026-11-24T10:00:00.000Z",
         ),
-        without_tool_use("p-2", "2026-11-24T10:00:10.000Z"),
+        stop_line("p-2", "2026-11-24T10:00:10.000Z"),
         // New: another tool use under the first row's id, and an id that
         // spells the stored tool-use key.
         crate::support::envelope_line("01a20f50-4841-7007-b311-5167b83baf50", "s", "t2", "a_py_x"),
-        without_tool_use("1:s 2:t1 PostToolUse", "2026-11-24T10:00:20.000Z"),
+        stop_line("1:s 2:t1 PostToolUse", "2026-11-24T10:00:20.000Z"),
     ];
     let file = scratch.private_spool().join("again.jsonl");
     std::fs::write(&file, lines.concat()).unwrap();
@@ -479,19 +480,13 @@ fn source_checks_upgrade_keeps_rows_and_the_constraint() {
 /// recognised (within two seconds, not after).
 #[test]
 fn echoes_stored_before_keying_by_time_still_match() {
-    let stop = |id: &str, ts: &str| {
-        let event = serde_json::json!({"session_id": "s", "hook_event_name": "Stop"});
-        let envelope =
-            serde_json::json!({"v": 1, "id": id, "ts": ts, "host": "test", "event": event});
-        format!("{envelope}\n")
-    };
     let replay = |scratch: &crate::support::Scratch, name: &str, lines: &[String]| {
         let file = scratch.private_spool().join(name);
         std::fs::write(&file, lines.concat()).unwrap();
         crate::support::succeed(scratch.cmd(&["replay"]).arg(&file))
     };
     // The echo row a Stop leaves, as the current schema computes it.
-    let first = stop("p-1", "2026-11-24T10:00:00.000Z");
+    let first = stop_line("p-1", "2026-11-24T10:00:00.000Z");
     let probe = crate::support::Scratch::new();
     replay(&probe, "first.jsonl", std::slice::from_ref(&first));
     let (key, ts): (Vec<u8>, i64) = probe
@@ -503,21 +498,31 @@ fn echoes_stored_before_keying_by_time_still_match() {
 
     // The same event stored by a schema-15 call_monitor, with another
     // session's echo row beside it.
+    // Seen an hour ago: kept (for a day), and told apart from rows the
+    // replay below adds.
     let scratch = crate::support::Scratch::new();
     let seen_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_millis() as i64;
-    let rows = "SELECT group_concat(hex(echo_key) || ts || seen_at, ';')
-                FROM (SELECT * FROM event_echoes ORDER BY echo_key, ts)";
-    let before: String = {
+        .as_millis() as i64
+        - 3_600_000;
+    let rows_seen_then = |conn: &Connection| -> String {
+        conn.query_row(
+            "SELECT group_concat(hex(echo_key) || ts || seen_at, ';')
+             FROM (SELECT * FROM event_echoes WHERE seen_at = ?1 ORDER BY echo_key, ts)",
+            [seen_at],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let before = {
         let conn = at_schema(scratch.db(), 15);
         conn.execute(
             "INSERT INTO event_echoes (echo_key, ts, seen_at) VALUES (?1, ?2, ?3), (?4, ?2, ?3)",
             (&key, ts, seen_at, &[7u8; 16][..]),
         )
         .unwrap();
-        conn.query_row(rows, [], |r| r.get(0)).unwrap()
+        rows_seen_then(&conn)
     };
 
     let out = replay(
@@ -525,21 +530,14 @@ fn echoes_stored_before_keying_by_time_still_match() {
         "again.jsonl",
         &[
             // The second hook process's copy, 3 ms later: an echo.
-            stop("p-1-echo", "2026-11-24T10:00:00.003Z"),
+            stop_line("p-1-echo", "2026-11-24T10:00:00.003Z"),
             // The same content three seconds later: a new Stop.
-            stop("p-2", "2026-11-24T10:00:03.000Z"),
+            stop_line("p-2", "2026-11-24T10:00:03.000Z"),
         ],
     );
     assert_eq!(out.trim(), "events=2 inserted=1 duplicates=1 quarantined=0");
     let conn = scratch.read();
-    let kept: String = conn
-        .query_row(
-            &format!("SELECT group_concat(r, ';') FROM (SELECT hex(echo_key) || ts || seen_at AS r FROM event_echoes WHERE ts = {ts} OR echo_key = x'{}' ORDER BY echo_key, ts)", "07".repeat(16)),
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(kept, before, "rows kept as they were");
+    assert_eq!(rows_seen_then(&conn), before, "rows kept as they were");
     let primary_key: Vec<String> = conn
         .prepare("SELECT name FROM pragma_index_info('sqlite_autoindex_event_echoes_1')")
         .unwrap()
