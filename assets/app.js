@@ -463,12 +463,20 @@ function durationBars(rows) {
   return bars("durations", labels, counts);
 }
 
+// Why a mined sequence is proposed or not (`sequences::Verdict`).
+const VERDICTS = {
+  proposed: "worth a new_pipeline proposal",
+  weak: "not common enough beyond chance to be a pipeline (lift and excess below the thresholds)",
+  chance: "common enough, but chance may explain it (q above the false discovery rate)",
+  in_triple: "part of a proposed triple, with nothing significant beyond it",
+};
+
 function seqCols() {
   return [
     ["functions", "sequence", null, (v) => v.join(" → ")], ["support", "support"], ["occurrences", "occurrences"],
     ["expected", "expected", (v) => v.toFixed(1)], ["lift", "lift", (v) => v.toFixed(2)],
     ["p", "p", (v) => v.toExponential(1)], ["q", "q", (v) => v.toFixed(3)],
-    ["proposed", "proposed", null, (v) => el("span", { class: "pill" + (v ? " yes" : "") }, v ? "yes" : "no")],
+    ["verdict", "verdict", null, (v) => el("span", { class: "pill" + (v === "proposed" ? " yes" : ""), title: VERDICTS[v] || "" }, v.replace("_", " "))],
   ];
 }
 

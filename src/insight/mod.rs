@@ -36,7 +36,7 @@ use rusqlite::Connection;
 use crate::store::{Database, Missing, OpenError, RegistryError};
 pub use patterns::{Clustering, PatternLine, Refreshed};
 pub use proposals::{Outbox, Proposal, Submitted};
-pub use sequences::{Detection, Params as SequenceParams, Sequence};
+pub use sequences::{Detection, Params as SequenceParams, Sequence, Verdict};
 pub use snapshot::{Snapshot, SnapshotError};
 pub use telemetry::{pipeline_proposals, telemetry_proposals, Thresholds};
 

@@ -198,6 +198,7 @@ fn sequences_command_reports_json_and_proposes_once() {
             s["proposed"].is_boolean() && s["sample_sessions"].is_array(),
             "{s}"
         );
+        assert_eq!(s["proposed"] == true, s["verdict"] == "proposed", "{s}");
     }
     // In five sessions of three functions, chance alone chains them
     // often (a → b in a shuffle of a, b, c: one in three): nothing is
@@ -219,6 +220,39 @@ fn sequences_command_reports_json_and_proposes_once() {
     assert!(proposed.contains(&&serde_json::json!([a, b, c])), "{json}");
     assert!(!proposed.contains(&&serde_json::json!([a, b])), "{json}");
     assert!(!proposed.contains(&&serde_json::json!([b, c])), "{json}");
+    // Each says why: the halves are the triple's, and so is any pair of a
+    // proposed triple not proposed itself; the rest weak or chance.
+    let in_a_proposed_triple = |pair: &[serde_json::Value]| {
+        let triples = proposed.iter().map(|f| f.as_array().unwrap());
+        pair.len() == 2
+            && triples
+                .filter(|t| t.len() == 3)
+                .any(|t| t.windows(2).any(|w| w == pair))
+    };
+    for s in json["sequences"].as_array().unwrap() {
+        let functions = s["functions"].as_array().unwrap().as_slice();
+        let allowed: &[&str] = match functions {
+            [x, y] if [x, y] == [a, b] || [x, y] == [b, c] => &["in_triple"],
+            _ if s["proposed"] == true => &["proposed"],
+            _ if in_a_proposed_triple(functions) => &["in_triple"],
+            _ => &["weak", "chance"],
+        };
+        assert!(allowed.contains(&s["verdict"].as_str().unwrap()), "{s}");
+    }
+    let report = succeed(&mut scratch.cmd(&["sequences", "--report"]));
+    let line = |sequence: &str| {
+        let found = report.lines().find(|l| l.trim_end().ends_with(sequence));
+        found.unwrap_or_else(|| panic!("{sequence} not in {report}"))
+    };
+    assert!(report.contains("verdict"), "{report}");
+    assert!(
+        line(&format!("{a} → {b} → {c}")).contains("proposed"),
+        "{report}"
+    );
+    assert!(
+        line(&format!(" {a} → {b}")).contains("in triple"),
+        "{report}"
+    );
     let mut expected_keys: Vec<String> = proposed
         .iter()
         .map(|f| {
@@ -382,18 +416,19 @@ fn proposed(miner: sequences::Miner) -> Vec<Vec<String>> {
 
 /// Worlds with one to three planted pipelines (40 seeds, 50–500
 /// sessions, 79 pipelines in all): at least 95 % of the planted pipelines
-/// are proposed, every one whose support chance alone would explain with
-/// probability below `fdr / m` (Bonferroni over the `m` mined sequences:
-/// evidence no error-controlling rule may pass over) is, and the other
-/// proposals average at most one per world.
+/// are proposed, the other proposals average at most one per world, and
+/// every pipeline left out is one no rule could propose without proposing
+/// chance ([`beyond_any_rule`]).
 /// (Measured: 76 of 79 proposed, 8 other proposals in the 40 worlds. The
-/// three misses are all in 50-session worlds and are statistics, not
-/// bugs: planted in 6–9 sessions where chance alone gives 1.8–4.4, their
-/// p-values (0.0008, 0.008, 0.018) cannot survive 124–137 tests at
-/// q ≤ 0.05 — two of them would fail even in a family of ten tests.)
+/// three misses are in 50-session worlds, planted in 6–9 sessions where
+/// chance alone gives 1.8–4.4: two are beaten in both p and lift by a
+/// sequence nobody planted in their own world; the weakest rule taking the
+/// third — p ≤ 0.00082 with lift ≥ 3.9 — fires in 4 of 60 null worlds of
+/// 50 sessions, 6 of 60 over 50–500.)
 #[test]
 fn planted_pipelines_are_proposed_and_little_else() {
     let (mut planted_total, mut missed, mut others) = (0usize, Vec::new(), 0usize);
+    let mut null_worlds: BTreeMap<usize, Vec<Vec<sequences::Sequence>>> = BTreeMap::new();
     const WORLDS: u64 = 40;
     for seed in 0..WORLDS {
         let sessions = [50, 100, 200, 500][seed as usize % 4];
@@ -406,16 +441,21 @@ fn planted_pipelines_are_proposed_and_little_else() {
             .collect();
         for pipeline in &planted {
             planted_total += 1;
-            if !found.contains(&pipeline) {
-                let mined = all.iter().find(|s| &s.functions == pipeline);
-                let bonferroni = Params::default().fdr / all.len() as f64;
-                assert!(
-                    mined.is_none_or(|s| s.p > bonferroni),
-                    "seed {seed}: {pipeline:?} not proposed although p ≤ fdr/m: {mined:?}"
-                );
-                let stats = mined.map(|s| (s.support, s.expected, s.lift, s.p, s.q));
-                missed.push((seed, sessions, pipeline.clone(), stats));
+            if found.contains(&pipeline) {
+                continue;
             }
+            let why = match all.iter().find(|s| &s.functions == pipeline) {
+                None => "not mined".to_string(),
+                Some(miss) => {
+                    let nulls = null_worlds
+                        .entry(sessions)
+                        .or_insert_with(|| mined_null_worlds(sessions));
+                    beyond_any_rule(miss, &all, &planted, nulls).unwrap_or_else(|| {
+                        panic!("seed {seed}: {miss:?} not proposed, though a rule could take it without chance")
+                    })
+                }
+            };
+            missed.push((seed, sessions, pipeline.clone(), why));
         }
         others += found.iter().filter(|f| !planted.contains(f)).count();
     }
@@ -424,6 +464,9 @@ fn planted_pipelines_are_proposed_and_little_else() {
         "planted worlds: {} of {planted_total} pipelines proposed; {others} other proposals in {WORLDS} worlds",
         planted_total - missed.len()
     );
+    for miss in &missed {
+        eprintln!("  not proposed: {miss:?}");
+    }
     assert!(
         recall >= 0.95,
         "recall {recall:.2}; not proposed: {missed:#?}"
@@ -432,6 +475,52 @@ fn planted_pipelines_are_proposed_and_little_else() {
         others as f64 / WORLDS as f64 <= 1.0,
         "{others} proposals besides the planted ones in {WORLDS} worlds"
     );
+}
+
+/// Why a planted pipeline that was mined but not proposed is out of reach
+/// of any rule that proposes by p-value and lift (the smaller the p and
+/// the larger the lift, the more a sequence deserves a proposal), or None
+/// when a rule could take it:
+/// - a sequence nobody planted (not even as part of a pipeline), in the
+///   same world, has a p as small and a lift as large: any such rule
+///   proposing the pipeline proposes it too;
+/// - or the weakest such rule that takes the pipeline (p at most its p,
+///   lift at least its lift) proposes something in more than 5 % of
+///   `null_worlds` — worlds of the same size with nothing planted, where
+///   the rule must stay silent in 95 %.
+fn beyond_any_rule(
+    miss: &sequences::Sequence,
+    world: &[sequences::Sequence],
+    planted: &[Vec<String>],
+    null_worlds: &[Vec<sequences::Sequence>],
+) -> Option<String> {
+    let as_strong = |s: &sequences::Sequence| s.p <= miss.p && s.lift >= miss.lift;
+    let nobody_planted = |s: &sequences::Sequence| {
+        !planted
+            .iter()
+            .any(|p| p.windows(s.functions.len()).any(|part| part == s.functions))
+    };
+    if let Some(chance) = world.iter().find(|s| as_strong(s) && nobody_planted(s)) {
+        return Some(format!("beaten by {chance:?}"));
+    }
+    let firing = null_worlds
+        .iter()
+        .filter(|sequences| sequences.iter().any(as_strong))
+        .count();
+    (firing as f64 > 0.05 * null_worlds.len() as f64)
+        .then(|| format!("fires in {firing} of {} null worlds", null_worlds.len()))
+}
+
+/// Every mined sequence of 60 worlds of `sessions` sessions with nothing
+/// planted (seeds apart from the other tests').
+fn mined_null_worlds(sessions: usize) -> Vec<Vec<sequences::Sequence>> {
+    (0..60)
+        .map(|seed| {
+            world(2_000 + seed, sessions, 0)
+                .0
+                .finish(&Params::default())
+        })
+        .collect()
 }
 
 /// Worlds without a planted pipeline (60 seeds, 50–500 sessions): at least

@@ -57,6 +57,7 @@
 //! each other more often between the chain's blocks) to 4.
 
 mod chance;
+mod report;
 mod samples;
 
 use foldhash::{HashMap, HashMapExt, HashSet};
@@ -68,6 +69,7 @@ use serde::Serialize;
 use super::significance::{benjamini_hochberg, SupportTests};
 use crate::contract::timefmt;
 use chance::{contract, session_chances, SEGMENT_END, SESSION_END};
+pub use report::render_text;
 
 /// What `sequences` is asked for.
 #[derive(Debug, Clone, Copy)]
@@ -113,8 +115,40 @@ pub struct Sequence {
     pub q: f64,
     /// Worth a `new_pipeline` proposal (module docs).
     pub proposed: bool,
+    /// Why it is proposed or not.
+    pub verdict: Verdict,
     /// Up to three sessions showing it, first seen first.
     pub sample_sessions: Vec<String>,
+}
+
+/// What the proposal rule (module docs) made of a mined sequence: the
+/// answer to "why is this habit not proposed?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Worth a `new_pipeline` proposal.
+    Proposed,
+    /// Not common enough beyond chance to be a pipeline, significant or
+    /// not: lift below `min_lift` and an excess below `min_excess` of the
+    /// sessions.
+    Weak,
+    /// Common enough, but chance may explain it: `q` above `fdr`.
+    Chance,
+    /// Inside a proposed triple, and the sessions showing it beyond the
+    /// triple are not significant on their own.
+    InTriple,
+}
+
+impl Verdict {
+    /// As the text report and the dashboard print it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Proposed => "proposed",
+            Verdict::Weak => "weak",
+            Verdict::Chance => "chance",
+            Verdict::InTriple => "in triple",
+        }
+    }
 }
 
 /// The result of a pass, in the JSON shape of CONTRACT §6 (extended).
@@ -260,14 +294,14 @@ impl Miner {
         let supports: Vec<u32> = mined.iter().map(|(_, c)| c.support).collect();
         let mut scores = self.score(&windows, &supports);
         let mut q = self.q_values(params, &mined, &scores);
-        let mut proposed = self.select(params, &mined, &q);
-        let rescored = self.condition(&mined, &proposed);
+        let mut verdicts = self.select(params, &mined, &scores, &q);
+        let rescored = self.condition(&mined, &verdicts);
         if !rescored.is_empty() {
             for (at, score) in rescored {
                 scores[at] = score;
             }
             q = self.q_values(params, &mined, &scores);
-            proposed = self.select(params, &mined, &q);
+            verdicts = self.select(params, &mined, &scores, &q);
         }
         let samples = samples::first_sessions(&self.history, &windows);
         let mut sequences: Vec<Sequence> = mined
@@ -281,7 +315,8 @@ impl Miner {
                 lift: scores[at].lift,
                 p: scores[at].p,
                 q: q[at],
-                proposed: proposed[at],
+                proposed: verdicts[at] == Verdict::Proposed,
+                verdict: verdicts[at],
                 sample_sessions: samples[at]
                     .iter()
                     .filter(|&&s| s > 0)
@@ -336,49 +371,71 @@ impl Miner {
         benjamini_hochberg(&p)
     }
 
-    /// Which mined sequences are proposed (module docs): significant
-    /// triples; significant pairs outside them; pairs inside them whose
-    /// support beyond the triple is significant on its own.
-    fn select(&self, params: &Params, mined: &[(Window, Counter)], q: &[f64]) -> Vec<bool> {
-        let significant: Vec<bool> = q.iter().map(|&q| q <= params.fdr).collect();
+    /// What the rule makes of each mined sequence (module docs): weak
+    /// ones and chance aside, significant triples are proposed, and
+    /// significant pairs outside them; a pair inside one is proposed when
+    /// its support beyond the triple is significant on its own.
+    fn select(
+        &self,
+        params: &Params,
+        mined: &[(Window, Counter)],
+        scores: &[Score],
+        q: &[f64],
+    ) -> Vec<Verdict> {
+        let mut verdicts: Vec<Verdict> = mined
+            .iter()
+            .zip(scores.iter().zip(q))
+            .map(|((_, c), (score, &q))| {
+                if !self.worth(params, c.support, score) {
+                    Verdict::Weak
+                } else if q > params.fdr {
+                    Verdict::Chance
+                } else {
+                    Verdict::Proposed
+                }
+            })
+            .collect();
         // What Benjamini–Hochberg would ask of one more discovery: with R
         // of m tests discovered, the (R+1)-th needs p ≤ fdr · (R+1) / m.
-        let discoveries = significant.iter().filter(|&&s| s).count();
+        let discoveries = verdicts.iter().filter(|&&v| v == Verdict::Proposed).count();
         let cutoff = params.fdr * (discoveries + 1) as f64 / mined.len().max(1) as f64;
-        let mut proposed: Vec<bool> = mined
-            .iter()
-            .zip(&significant)
-            .map(|((w, _), &sig)| sig && w[2] != NONE)
-            .collect();
         let mut inside: HashMap<(u32, u32), u32> = HashMap::new();
-        for ((w, c), _) in mined.iter().zip(&proposed).filter(|(_, &p)| p) {
-            for pair in [(w[0], w[1]), (w[1], w[2])] {
-                let best = inside.entry(pair).or_default();
-                *best = (*best).max(c.support);
+        for ((w, c), _) in mined
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, &v)| v == Verdict::Proposed)
+        {
+            if w[2] != NONE {
+                for pair in [(w[0], w[1]), (w[1], w[2])] {
+                    let best = inside.entry(pair).or_default();
+                    *best = (*best).max(c.support);
+                }
             }
         }
-        let mut residual: Vec<(usize, u32)> = Vec::new();
-        for (at, (w, c)) in mined.iter().enumerate() {
-            if w[2] != NONE || !significant[at] {
-                continue;
-            }
-            match inside.get(&(w[0], w[1])) {
-                None => proposed[at] = true,
-                Some(&triple) => residual.push((at, c.support.saturating_sub(triple))),
-            }
-        }
+        let residual: Vec<(usize, u32)> = mined
+            .iter()
+            .enumerate()
+            .filter(|(at, (w, _))| w[2] == NONE && verdicts[*at] == Verdict::Proposed)
+            .filter_map(|(at, (w, c))| {
+                let triple = inside.get(&(w[0], w[1]))?;
+                Some((at, c.support.saturating_sub(*triple)))
+            })
+            .collect();
         if residual.is_empty() {
-            return proposed;
+            return verdicts;
         }
         let pairs: Vec<Window> = residual.iter().map(|&(at, _)| mined[at].0).collect();
         let beyond: Vec<u32> = residual.iter().map(|&(_, beyond)| beyond).collect();
         let scores = self.score(&pairs, &beyond);
         for (&(at, beyond), score) in residual.iter().zip(scores) {
-            proposed[at] = beyond >= params.min_support
+            let on_its_own = beyond >= params.min_support
                 && score.p <= cutoff
                 && self.worth(params, beyond, &score);
+            if !on_its_own {
+                verdicts[at] = Verdict::InTriple;
+            }
         }
-        proposed
+        verdicts
     }
 
     /// The weaker proposed sequences scored again, with every occurrence
@@ -386,11 +443,12 @@ impl Miner {
     /// the sessions — as one call ([`chance`], *Conditioning*): the
     /// sequences sharing no function with an anchor, by their index in
     /// `mined`.
-    fn condition(&self, mined: &[(Window, Counter)], proposed: &[bool]) -> Vec<(usize, Score)> {
+    fn condition(&self, mined: &[(Window, Counter)], verdicts: &[Verdict]) -> Vec<(usize, Score)> {
         let least = ANCHOR_SHARE * self.sessions_seen.len() as f64;
+        let proposed: Vec<bool> = verdicts.iter().map(|&v| v == Verdict::Proposed).collect();
         let anchor: Vec<bool> = mined
             .iter()
-            .zip(proposed)
+            .zip(&proposed)
             .map(|((_, c), &p)| p && f64::from(c.support) >= least)
             .collect();
         let blocks: Vec<Window> = mined
@@ -484,50 +542,6 @@ pub fn detect(conn: &Connection, params: Params) -> rusqlite::Result<Detection> 
 /// The `dedupe_key` of a sequence's proposal: `new_pipeline:a>b>c`.
 pub fn dedupe_key(sequence: &Sequence) -> String {
     format!("new_pipeline:{}", sequence.functions.join(">"))
-}
-
-/// The human report.
-pub fn render_text(detection: &Detection) -> String {
-    if detection.sequences.is_empty() {
-        return format!(
-            "no sequence reaches support {} (sessions) with gaps up to {}s\n",
-            detection.min_support, detection.max_gap_s
-        );
-    }
-    let mut table = comfy_table::Table::new();
-    table
-        .load_preset(comfy_table::presets::NOTHING)
-        .set_header([
-            "support",
-            "occurrences",
-            "expected",
-            "lift",
-            "q",
-            "proposed",
-            "sequence",
-        ]);
-    for s in &detection.sequences {
-        table.add_row([
-            s.support.to_string(),
-            s.occurrences.to_string(),
-            format!("{:.1}", s.expected),
-            format!("{:.1}", s.lift),
-            format!("{:.2e}", s.q),
-            if s.proposed { "yes" } else { "" }.to_string(),
-            s.functions.join(" → "),
-        ]);
-    }
-    let proposed = detection.sequences.iter().filter(|s| s.proposed).count();
-    format!(
-        "{} sequence(s) with support >= {} (max gap {}s) in {} sessions, {proposed} worth a pipeline (q <= {}, lift >= {} or an excess of {} % of the sessions):\n{table}\n",
-        detection.sequences.len(),
-        detection.min_support,
-        detection.max_gap_s,
-        detection.sessions,
-        detection.fdr,
-        detection.min_lift,
-        detection.min_excess * 100.0,
-    )
 }
 
 #[cfg(test)]

@@ -148,6 +148,18 @@ fn planted_sequences_are_proposed_and_their_parts_and_chance_are_not() {
         .map(|s| s.functions.join(">"))
         .collect();
     assert_eq!(proposed, ["a>b>c", "x>y"]);
+    let verdict = |name: &str| {
+        let s = sequences.iter().find(|s| s.functions.join(">") == name);
+        s.unwrap().verdict
+    };
+    assert_eq!(verdict("a>b"), Verdict::InTriple);
+    assert_eq!(verdict("b>c"), Verdict::InTriple);
+    for s in &sequences {
+        assert_eq!(s.verdict, verdict_from_figures(s, 60), "{s:?}");
+    }
+    for kind in [Verdict::Weak, Verdict::Chance] {
+        assert!(sequences.iter().any(|s| s.verdict == kind), "no {kind:?}");
+    }
     let abc = sequences
         .iter()
         .find(|s| s.functions.join(">") == "a>b>c")
@@ -155,6 +167,22 @@ fn planted_sequences_are_proposed_and_their_parts_and_chance_are_not() {
     assert!(abc.lift >= 2.0 && abc.q <= 0.05, "{abc:?}");
     assert_eq!(abc.sample_sessions, ["s00", "s01", "s02"]);
     assert_eq!(dedupe_key(abc), "new_pipeline:a>b>c");
+}
+
+/// The verdict a sequence that is not a proposed triple's part must have,
+/// from its figures alone and the default rule: weak below both lift 2
+/// and an excess of 5 % of the `sessions`, else chance above q 0.05.
+fn verdict_from_figures(s: &Sequence, sessions: usize) -> Verdict {
+    let excess = f64::from(s.support) - s.expected;
+    if s.verdict == Verdict::InTriple {
+        Verdict::InTriple
+    } else if s.lift < 2.0 && excess < 0.05 * sessions as f64 {
+        Verdict::Weak
+    } else if s.q > 0.05 {
+        Verdict::Chance
+    } else {
+        Verdict::Proposed
+    }
 }
 
 /// A pair inside a proposed triple is proposed too when it also stands
