@@ -753,9 +753,23 @@ fn bench_representative(dir: &Path) {
     );
     let db = dir.join("representative.db");
     let (mut many, mut one, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut over_ceiling, mut over_python) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         remove_db(&db);
         let (files_time, summary) = replay_timed(&files, &db, &spool);
+        let ceiling = bare_insert_seconds(dir, &db, Copy::RowByRow);
+        let python = naive_loader_seconds(dir, &files);
+        let replay = files_time.as_secs_f64();
+        println!(
+            "  {}: {ceiling:.2} s, replay over the files {:.2}x that; naive Python loader (benches/naive_loader.py) over the files: {}",
+            Copy::RowByRow.describe(),
+            replay / ceiling,
+            python.map_or("no python3".into(), |p| format!("{p:.2} s, replay at {:.2}x its speed", p / replay)),
+        );
+        over_ceiling.push(replay / ceiling);
+        if let Some(python) = python {
+            over_python.push(python / replay);
+        }
         remove_db(&db);
         let (one_time, _) = replay_timed(&single, &db, &spool);
         let (a, b) = (files_time.as_secs_f64(), one_time.as_secs_f64());
@@ -776,6 +790,16 @@ fn bench_representative(dir: &Path) {
     println!(
         "representative replay over {runs} runs: files median {many:.0} lines/s ({many_low:.0}–{many_high:.0}); one file median {one:.0} lines/s ({one_low:.0}–{one_high:.0}); files ÷ one median {ratio:.2} ({ratio_low:.2}–{ratio_high:.2})"
     );
+    let (ceiling, ceiling_low, ceiling_high) = spread(&mut over_ceiling);
+    println!(
+        "representative replay over the files ÷ bare insert of its rows: median {ceiling:.2} ({ceiling_low:.2}–{ceiling_high:.2})"
+    );
+    if !over_python.is_empty() {
+        let (python, python_low, python_high) = spread(&mut over_python);
+        println!(
+            "representative replay's speed over the files ÷ the naive Python loader's: median {python:.2} ({python_low:.2}–{python_high:.2})"
+        );
+    }
 }
 
 /// What one small commit costs in a long session against a new one: session
@@ -835,19 +859,15 @@ impl Copy {
             Copy::Bulk => "bulk copy of the same rows (SQLite's transfer optimisation: indexes built from sorted entries)",
         }
     }
-
-    /// What follows `SELECT * FROM src.<table>`: any WHERE clause turns
-    /// the transfer optimisation off.
-    fn clause(self) -> &'static str {
-        match self {
-            Copy::RowByRow => " WHERE 1",
-            Copy::Bulk => "",
-        }
-    }
 }
 
-/// The ceiling: SQLite inserting exactly the rows replay produced, with the
-/// same schema, indexes and pragmas, in one transaction, with no parsing.
+/// The ceiling: SQLite inserting exactly the rows replay kept, with the
+/// same schema, indexes and pragmas, in one transaction, with no parsing,
+/// no lookups and no rows written then deleted. Every table of `replayed`
+/// is copied whole — rollups and counters too, so the fresh database's
+/// triggers are dropped first rather than computing them a second time.
+/// Row by row, a rowid table goes in rowid order (its ingestion order)
+/// and a table keyed otherwise by `ts` when it has one (arrival order).
 fn bare_insert_seconds(dir: &Path, replayed: &Path, copy: Copy) -> f64 {
     let fresh = dir.join("ceiling.db");
     remove_db(&fresh);
@@ -867,31 +887,79 @@ fn bare_insert_seconds(dir: &Path, replayed: &Path, copy: Copy) -> f64 {
         [replayed.to_str().expect("utf-8 path")],
     )
     .expect("attach");
-    let start = Instant::now();
-    // Every table replay writes, rollups included; the triggers of the
-    // low-volume tables run as they do in replay (so their rollup rows are
-    // not copied twice).
-    let tables = [
-        "events",
-        "sessions",
-        "calls",
-        "code_writes",
-        "function_versions",
-        "call_totals",
-        "call_days",
-        "call_durations",
-        "spool_files",
-    ];
-    let mut sql = String::from("BEGIN; DELETE FROM main.row_counts;");
-    for table in tables {
-        sql += &format!(
-            "INSERT INTO main.{table} SELECT * FROM src.{table}{};",
-            copy.clause()
-        );
+    let names = |sql: &str| -> Vec<String> {
+        let mut stmt = conn.prepare(sql).expect("list");
+        let rows = stmt.query_map([], |r| r.get(0)).expect("query");
+        rows.collect::<Result<_, _>>().expect("names")
+    };
+    let mut setup = String::from("BEGIN;");
+    for trigger in names("SELECT name FROM main.sqlite_master WHERE type = 'trigger'") {
+        setup += &format!("DROP TRIGGER main.\"{trigger}\";");
     }
-    sql += "INSERT OR REPLACE INTO main.row_counts SELECT * FROM src.row_counts; COMMIT;";
-    conn.execute_batch(&sql).expect("copy");
+    let tables = names(
+        "SELECT name FROM src.sqlite_master WHERE type = 'table'
+         AND name NOT IN ('schema_migrations', 'sqlite_sequence') AND name NOT LIKE 'sqlite_stat%'",
+    );
+    for table in &tables {
+        setup += &format!("DELETE FROM main.\"{table}\";");
+    }
+    conn.execute_batch(&(setup + "COMMIT;"))
+        .expect("empty the copy");
+    let mut sql = String::from("BEGIN;");
+    for table in &tables {
+        let order = match copy {
+            // Any WHERE or ORDER BY turns the transfer optimisation off.
+            Copy::Bulk => String::new(),
+            Copy::RowByRow => copy_order(&conn, table),
+        };
+        sql += &format!("INSERT INTO main.\"{table}\" SELECT * FROM src.\"{table}\" {order};");
+    }
+    let start = Instant::now();
+    conn.execute_batch(&(sql + "COMMIT;")).expect("copy");
     start.elapsed().as_secs_f64()
+}
+
+/// The order a row-by-row copy of `table` takes: its arrival order, as
+/// near as the stored rows tell it.
+fn copy_order(conn: &rusqlite::Connection, table: &str) -> String {
+    let without_rowid: bool = conn
+        .query_row(
+            "SELECT sql LIKE '%WITHOUT ROWID%' FROM src.sqlite_master WHERE name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .expect("table sql");
+    let has_ts: bool = conn
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info(?1, 'src') WHERE name = 'ts'",
+            [table],
+            |r| r.get(0),
+        )
+        .expect("columns");
+    match (without_rowid, has_ts) {
+        (false, _) => "ORDER BY rowid".into(),
+        (true, true) => "ORDER BY ts".into(),
+        (true, false) => "WHERE 1".into(),
+    }
+}
+
+/// The naive Python loader issue 21 compares replay with
+/// (`benches/naive_loader.py`) over `input`: its wall time, or None
+/// without python3.
+fn naive_loader_seconds(dir: &Path, input: &Path) -> Option<f64> {
+    let db = dir.join("naive-loader.db");
+    remove_db(&db);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/naive_loader.py");
+    let start = Instant::now();
+    let status = Command::new("python3")
+        .arg(script)
+        .arg(&db)
+        .arg(input)
+        .stdout(Stdio::null())
+        .status()
+        .ok()?;
+    let elapsed = start.elapsed().as_secs_f64();
+    status.success().then_some(elapsed)
 }
 
 fn bench_latency(dir: &Path) {
