@@ -480,7 +480,41 @@ function seqCols() {
   ];
 }
 
-// Functions as nodes on a circle; an edge per consecutive pair in the
+const nodeLabel = (n) => n.length > 28 ? n.slice(0, 27) + "…" : n;
+const nodeWidth = (n) => 8 + nodeLabel(n).length * 6.4;
+const NODE_HEIGHT = 22;
+// Taller as the nodes grow, so the ellipse has room for them.
+const graphHeight = (nodes) => Math.max(460, 30 * Math.ceil(nodes.length / 2) + 60);
+
+// Node centres on an ellipse as wide as the widest label allows, then
+// boxes that still overlap (neighbours near the top and bottom, where the
+// ellipse runs flat) pushed apart vertically, a few passes.
+function graphLayout(nodes) {
+  const w = 760, h = graphHeight(nodes);
+  const widest = Math.max(...nodes.map(nodeWidth));
+  const rx = Math.max(60, w / 2 - widest / 2 - 8), ry = h / 2 - NODE_HEIGHT;
+  const at = nodes.map((n, i) => {
+    const a = 2 * Math.PI * i / nodes.length - Math.PI / 2;
+    return [w / 2 + rx * Math.cos(a), h / 2 + ry * Math.sin(a)];
+  });
+  const gap = NODE_HEIGHT + 4;
+  for (let pass = 0; pass < 60; pass++) {
+    let moved = false;
+    for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) {
+      const [a, b] = [at[i], at[j]];
+      const dy = b[1] - a[1];
+      if (Math.abs(b[0] - a[0]) >= (nodeWidth(nodes[i]) + nodeWidth(nodes[j])) / 2 + 4 || Math.abs(dy) >= gap) continue;
+      const push = (gap - Math.abs(dy)) / 2 + 0.5, up = dy > 0 || (dy === 0 && a[1] < h / 2) ? -1 : 1;
+      a[1] = Math.min(h - NODE_HEIGHT / 2, Math.max(NODE_HEIGHT / 2, a[1] + up * push));
+      b[1] = Math.min(h - NODE_HEIGHT / 2, Math.max(NODE_HEIGHT / 2, b[1] - up * push));
+      moved = true;
+    }
+    if (!moved) break;
+  }
+  return new Map(nodes.map((n, i) => [n, at[i]]));
+}
+
+// Functions as nodes on an ellipse; an edge per consecutive pair in the
 // sequences shown, as wide as the support it carries.
 function sequenceGraph(seqs) {
   if (!seqs.length) return empty("no sequences");
@@ -490,11 +524,8 @@ function sequenceGraph(seqs) {
     edges.set(key, Math.max(edges.get(key) || 0, s.support));
   }
   const nodes = [...new Set(seqs.flatMap((s) => s.functions))];
-  const w = 760, h = 460, r = Math.min(w, h) / 2 - 60;
-  const pos = new Map(nodes.map((n, i) => {
-    const a = 2 * Math.PI * i / nodes.length - Math.PI / 2;
-    return [n, [w / 2 + r * Math.cos(a), h / 2 + r * Math.sin(a)]];
-  }));
+  const pos = graphLayout(nodes);
+  const w = 760, h = graphHeight(nodes);
   const maxSupport = Math.max(...edges.values());
   const g = svg("svg", { viewBox: `0 0 ${w} ${h}`, width: "100%", "data-chart": "sequence-graph", role: "img" },
     svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 10, markerHeight: 10, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
@@ -502,14 +533,17 @@ function sequenceGraph(seqs) {
   for (const [key, support] of edges) {
     const [a, b] = key.split("\u0000");
     const [x1, y1] = pos.get(a), [x2, y2] = pos.get(b);
-    const dx = x2 - x1, dy = y2 - y1, len = Math.hypot(dx, dy) || 1;
-    g.appendChild(svg("line", { class: "edge", x1, y1, x2: x2 - dx / len * 24, y2: y2 - dy / len * 24,
+    const dx = x2 - x1, dy = y2 - y1;
+    // From the edge of one box to the edge of the other, so the arrow
+    // head shows whatever the label's width.
+    const out = (n) => dx || dy ? Math.min((nodeWidth(n) / 2 + 2) / Math.abs(dx), (NODE_HEIGHT / 2 + 2) / Math.abs(dy)) : 0;
+    const from = out(a), to = out(b);
+    g.appendChild(svg("line", { class: "edge", x1: x1 + dx * from, y1: y1 + dy * from, x2: x2 - dx * to, y2: y2 - dy * to,
       "stroke-width": 1 + 5 * support / maxSupport, "marker-end": "url(#arrow)" }, svg("title", {}, `${a} → ${b}: support ${support}`)));
   }
   for (const n of nodes) {
     const [x, y] = pos.get(n);
-    const label = n.length > 28 ? n.slice(0, 27) + "…" : n;
-    const width = 8 + label.length * 6.4;
+    const label = nodeLabel(n), width = nodeWidth(n);
     g.appendChild(svg("g", { class: "node" },
       svg("rect", { x: x - width / 2, y: y - 11, width, height: 22, rx: 6 }),
       svg("text", { x, y: y + 4, "text-anchor": "middle" }, label), svg("title", {}, n)));

@@ -473,3 +473,65 @@ fn the_html_report_draws_every_view_offline() {
     );
     browser.screenshot("report");
 }
+
+/// The sequence graph on a history of sixteen long-named functions: its
+/// nodes' boxes neither overlap nor leave the picture. (On a circle, the
+/// neighbours at the bottom of twelve such names covered each other.)
+#[test]
+fn the_sequence_graph_keeps_its_nodes_apart() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let scratch = Scratch::new();
+    crate::support::succeed(&mut scratch.cmd(&["init"]));
+    let conn = rusqlite::Connection::open(scratch.db()).unwrap();
+    let mut insert = conn
+        .prepare("INSERT INTO calls (session_id, function_id, tool_used, ts) VALUES (?1, ?2, 'fn_run', ?3)")
+        .unwrap();
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let kinds = ["read", "write", "sync", "check"];
+    let stores = ["sqlite", "csv", "queue", "cache"];
+    for session in 0..60 {
+        for i in 0..20 {
+            let (kind, store) = (rng.random_range(0..4), rng.random_range(0..4));
+            let function = format!("{}_{}_go_py_infra", kinds[kind], stores[store]);
+            let ts = format!("2026-12-01T10:{:02}:{:02}.000Z", i / 2, (i % 2) * 30);
+            insert
+                .execute((format!("graph-{session}"), function, ts))
+                .unwrap();
+        }
+    }
+    let out = scratch.dir.path().join("report.html");
+    crate::support::succeed(&mut scratch.cmd(&["report", "--html", out.to_str().unwrap()]));
+    browser.open(&format!("file://{}#/sequences", out.display()));
+    browser.no_errors("sequences");
+    let boxes = browser.script(
+        "const g = document.querySelector('svg[data-chart=sequence-graph]');
+         const [, , w, h] = g.getAttribute('viewBox').split(' ').map(Number);
+         return [...g.querySelectorAll('g.node rect')].map(r => ({
+           name: r.parentNode.querySelector('title').textContent,
+           x: +r.getAttribute('x'), y: +r.getAttribute('y'),
+           w: +r.getAttribute('width'), h: +r.getAttribute('height'), W: w, H: h }));",
+    );
+    let boxes = boxes.as_array().unwrap();
+    assert!(boxes.len() >= 14, "a crowded graph: {boxes:?}");
+    let f = |b: &Value, k: &str| b[k].as_f64().unwrap();
+    for b in boxes {
+        let inside = f(b, "x") >= 0.0
+            && f(b, "y") >= 0.0
+            && f(b, "x") + f(b, "w") <= f(b, "W")
+            && f(b, "y") + f(b, "h") <= f(b, "H");
+        assert!(inside, "outside the picture: {b}");
+    }
+    for (i, a) in boxes.iter().enumerate() {
+        for b in &boxes[i + 1..] {
+            let apart = f(a, "x") + f(a, "w") <= f(b, "x")
+                || f(b, "x") + f(b, "w") <= f(a, "x")
+                || f(a, "y") + f(a, "h") <= f(b, "y")
+                || f(b, "y") + f(b, "h") <= f(a, "y");
+            assert!(apart, "overlapping nodes: {a} and {b}");
+        }
+    }
+    browser.screenshot("sequence-graph");
+}
