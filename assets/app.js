@@ -379,7 +379,7 @@ const VIEWS = {
     return [
       el("h1", {}, "Sequences"),
       el("p", { class: "note" }, `${num(s.mined.total === undefined ? det.sequences.length : s.mined.total)} sequences (the ${det.sequences.length} most telling listed) with support ≥ ${det.min_support} over ${num(det.sessions)} sessions; mined ${when(s.mined.mined_at)}. Proposed: significant at q ≤ ${det.fdr} with lift ≥ ${det.min_lift} (or excess ≥ ${det.min_excess} of sessions).`),
-      panel("Graph of the top sequences (edge width: support)", sequenceGraph(shown.slice(0, 25))),
+      panel("Graph of the top sequences (edge width: support; dark: in a proposed sequence)", sequenceGraph(shown.slice(0, 25))),
       panel(null, table("sequences", shown, seqCols())),
     ];
   },
@@ -486,15 +486,22 @@ const NODE_HEIGHT = 22;
 // Taller as the nodes grow, so the ellipse has room for them.
 const graphHeight = (nodes) => Math.max(460, 30 * Math.ceil(nodes.length / 2) + 60);
 
-// Node centres on an ellipse as wide as the widest label allows, then
-// boxes that still overlap (neighbours near the top and bottom, where the
-// ellipse runs flat) pushed apart vertically, a few passes.
+// Node centres on an ellipse as wide as the widest label allows, in a
+// spread order, then boxes that still overlap (neighbours near the top and
+// bottom, where the ellipse runs flat) pushed apart vertically, a few
+// passes.
 function graphLayout(nodes) {
   const w = 760, h = graphHeight(nodes);
   const widest = Math.max(...nodes.map(nodeWidth));
   const rx = Math.max(60, w / 2 - widest / 2 - 8), ry = h / 2 - NODE_HEIGHT;
+  // Nodes seen together (a sequence's functions come in a row) are spread
+  // a third of the way round from each other: neighbours on the ellipse
+  // would draw their edge as a stub between touching boxes.
+  const gcd = (a, b) => b ? gcd(b, a % b) : a;
+  let step = Math.max(1, Math.round(nodes.length / 3));
+  while (gcd(step, nodes.length) !== 1) step++;
   const at = nodes.map((n, i) => {
-    const a = 2 * Math.PI * i / nodes.length - Math.PI / 2;
+    const a = 2 * Math.PI * (i * step % nodes.length) / nodes.length - Math.PI / 2;
     return [w / 2 + rx * Math.cos(a), h / 2 + ry * Math.sin(a)];
   });
   const gap = NODE_HEIGHT + 4;
@@ -515,21 +522,24 @@ function graphLayout(nodes) {
 }
 
 // Functions as nodes on an ellipse; an edge per consecutive pair in the
-// sequences shown, as wide as the support it carries.
+// sequences shown, as wide as the support it carries, dark when a
+// proposed sequence runs along it.
 function sequenceGraph(seqs) {
   if (!seqs.length) return empty("no sequences");
-  const edges = new Map();
+  const edges = new Map(), proposed = new Set();
   for (const s of seqs) for (let i = 0; i + 1 < s.functions.length; i++) {
     const key = s.functions[i] + "\u0000" + s.functions[i + 1];
     edges.set(key, Math.max(edges.get(key) || 0, s.support));
+    if (s.verdict === "proposed") proposed.add(key);
   }
   const nodes = [...new Set(seqs.flatMap((s) => s.functions))];
   const pos = graphLayout(nodes);
   const w = 760, h = graphHeight(nodes);
   const maxSupport = Math.max(...edges.values());
   const g = svg("svg", { viewBox: `0 0 ${w} ${h}`, width: "100%", "data-chart": "sequence-graph", role: "img" },
-    svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 10, markerHeight: 10, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
-      svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#8aa4d6" }))));
+    svg("defs", {}, ...[["arrow", "#8aa4d6"], ["arrow-proposed", "#2458c6"]].map(([id, fill]) =>
+      svg("marker", { id, viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 10, markerHeight: 10, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
+        svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill })))));
   for (const [key, support] of edges) {
     const [a, b] = key.split("\u0000");
     const [x1, y1] = pos.get(a), [x2, y2] = pos.get(b);
@@ -538,8 +548,10 @@ function sequenceGraph(seqs) {
     // head shows whatever the label's width.
     const out = (n) => dx || dy ? Math.min((nodeWidth(n) / 2 + 2) / Math.abs(dx), (NODE_HEIGHT / 2 + 2) / Math.abs(dy)) : 0;
     const from = out(a), to = out(b);
-    g.appendChild(svg("line", { class: "edge", x1: x1 + dx * from, y1: y1 + dy * from, x2: x2 - dx * to, y2: y2 - dy * to,
-      "stroke-width": 1 + 5 * support / maxSupport, "marker-end": "url(#arrow)" }, svg("title", {}, `${a} → ${b}: support ${support}`)));
+    const inProposed = proposed.has(key);
+    g.appendChild(svg("line", { class: "edge" + (inProposed ? " proposed" : ""), x1: x1 + dx * from, y1: y1 + dy * from, x2: x2 - dx * to, y2: y2 - dy * to,
+      "stroke-width": 1 + 5 * support / maxSupport, "marker-end": `url(#${inProposed ? "arrow-proposed" : "arrow"})` },
+      svg("title", {}, `${a} → ${b}: support ${support}${inProposed ? ", in a proposed sequence" : ""}`)));
   }
   for (const n of nodes) {
     const [x, y] = pos.get(n);

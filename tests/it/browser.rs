@@ -474,11 +474,14 @@ fn the_html_report_draws_every_view_offline() {
     browser.screenshot("report");
 }
 
-/// The sequence graph on a history of sixteen long-named functions: its
-/// nodes' boxes neither overlap nor leave the picture. (On a circle, the
-/// neighbours at the bottom of twelve such names covered each other.)
+/// The sequence graph on a history of sixteen long-named functions and a
+/// planted chain: its nodes' boxes neither overlap nor leave the picture
+/// (on a circle, the neighbours at the bottom of twelve such names covered
+/// each other), and the edges drawn dark are exactly the pairs of the
+/// proposed sequences, long enough to see (a chain's functions are first
+/// seen together; placed side by side, its edges were stubs).
 #[test]
-fn the_sequence_graph_keeps_its_nodes_apart() {
+fn the_sequence_graph_keeps_its_nodes_apart_and_marks_proposals() {
     let Some(browser) = Browser::start() else {
         return;
     };
@@ -492,16 +495,54 @@ fn the_sequence_graph_keeps_its_nodes_apart() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let kinds = ["read", "write", "sync", "check"];
     let stores = ["sqlite", "csv", "queue", "cache"];
+    let chain = [
+        "plan_deploy_go_py_infra",
+        "ship_deploy_go_py_infra",
+        "verify_deploy_go_py_infra",
+    ];
     for session in 0..60 {
-        for i in 0..20 {
-            let (kind, store) = (rng.random_range(0..4), rng.random_range(0..4));
-            let function = format!("{}_{}_go_py_infra", kinds[kind], stores[store]);
+        let mut calls: Vec<String> = (0..20)
+            .map(|_| {
+                let (kind, store) = (rng.random_range(0..4), rng.random_range(0..4));
+                format!("{}_{}_go_py_infra", kinds[kind], stores[store])
+            })
+            .collect();
+        if session % 3 == 0 {
+            let at = rng.random_range(0..=calls.len());
+            calls.splice(at..at, chain.map(String::from));
+        }
+        for (i, function) in calls.iter().enumerate() {
             let ts = format!("2026-12-01T10:{:02}:{:02}.000Z", i / 2, (i % 2) * 30);
             insert
                 .execute((format!("graph-{session}"), function, ts))
                 .unwrap();
         }
     }
+    let detection: Value = serde_json::from_str(&crate::support::succeed(
+        &mut scratch.cmd(&["sequences", "--json"]),
+    ))
+    .unwrap();
+    let mut proposed_pairs: Vec<String> = detection["sequences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verdict"] == "proposed")
+        .flat_map(|s| {
+            let names: Vec<&str> = s["functions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect();
+            names.windows(2).map(|w| w.join(" → ")).collect::<Vec<_>>()
+        })
+        .collect();
+    proposed_pairs.sort();
+    proposed_pairs.dedup();
+    assert!(
+        proposed_pairs.contains(&format!("{} → {}", chain[0], chain[1])),
+        "the chain is proposed: {detection}"
+    );
     let out = scratch.dir.path().join("report.html");
     crate::support::succeed(&mut scratch.cmd(&["report", "--html", out.to_str().unwrap()]));
     browser.open(&format!("file://{}#/sequences", out.display()));
@@ -533,5 +574,26 @@ fn the_sequence_graph_keeps_its_nodes_apart() {
             assert!(apart, "overlapping nodes: {a} and {b}");
         }
     }
+    let mut dark = browser.script(
+        "return [...document.querySelectorAll('svg[data-chart=sequence-graph] line.edge.proposed title')]
+           .map(t => t.textContent.split(':')[0]);",
+    );
+    let dark: Vec<String> = dark
+        .as_array_mut()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(dark, proposed_pairs, "dark edges");
+    let shortest = browser.script(
+        "return Math.min(...[...document.querySelectorAll('svg[data-chart=sequence-graph] line.edge.proposed')]
+           .map(l => Math.hypot(l.x2.baseVal.value - l.x1.baseVal.value, l.y2.baseVal.value - l.y1.baseVal.value)));",
+    );
+    assert!(
+        shortest.as_f64().unwrap() >= 60.0,
+        "a proposed chain's edges drawn as stubs between touching boxes: {shortest}"
+    );
     browser.screenshot("sequence-graph");
 }
