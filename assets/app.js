@@ -482,7 +482,7 @@ function seqCols() {
 
 const nodeLabel = (n) => n.length > 28 ? n.slice(0, 27) + "…" : n;
 const nodeWidth = (n) => 8 + nodeLabel(n).length * 6.4;
-const NODE_HEIGHT = 22;
+const NODE_HEIGHT = 22, GRAPH_WIDTH = 760;
 // Taller as the nodes grow, so the ellipse has room for them.
 const graphHeight = (nodes) => Math.max(460, 30 * Math.ceil(nodes.length / 2) + 60);
 
@@ -491,7 +491,7 @@ const graphHeight = (nodes) => Math.max(460, 30 * Math.ceil(nodes.length / 2) + 
 // bottom, where the ellipse runs flat) pushed apart vertically, a few
 // passes.
 function graphLayout(nodes) {
-  const w = 760, h = graphHeight(nodes);
+  const w = GRAPH_WIDTH, h = graphHeight(nodes);
   const widest = Math.max(...nodes.map(nodeWidth));
   const rx = Math.max(60, w / 2 - widest / 2 - 8), ry = h / 2 - NODE_HEIGHT;
   // Nodes seen together (a sequence's functions come in a row) are spread
@@ -534,7 +534,7 @@ function sequenceGraph(seqs) {
   }
   const nodes = [...new Set(seqs.flatMap((s) => s.functions))];
   const pos = graphLayout(nodes);
-  const w = 760, h = graphHeight(nodes);
+  const w = GRAPH_WIDTH, h = graphHeight(nodes);
   const maxSupport = Math.max(...edges.values());
   const g = svg("svg", { viewBox: `0 0 ${w} ${h}`, width: "100%", "data-chart": "sequence-graph", role: "img" },
     svg("defs", {}, ...[["arrow", "#8aa4d6"], ["arrow-proposed", "#2458c6"]].map(([id, fill]) =>
@@ -557,7 +557,7 @@ function sequenceGraph(seqs) {
     const [x, y] = pos.get(n);
     const label = nodeLabel(n), width = nodeWidth(n);
     g.appendChild(svg("g", { class: "node" },
-      svg("rect", { x: x - width / 2, y: y - 11, width, height: 22, rx: 6 }),
+      svg("rect", { x: x - width / 2, y: y - NODE_HEIGHT / 2, width, height: NODE_HEIGHT, rx: 6 }),
       svg("text", { x, y: y + 4, "text-anchor": "middle" }, label), svg("title", {}, n)));
   }
   return g;

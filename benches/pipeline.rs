@@ -772,7 +772,7 @@ fn bench_representative(dir: &Path) {
         }
         remove_db(&db);
         let (one_time, _) = replay_timed(&single, &db, &spool);
-        let (a, b) = (files_time.as_secs_f64(), one_time.as_secs_f64());
+        let (a, b) = (replay, one_time.as_secs_f64());
         println!(
             "representative replay: {} files {a:.2} s = {:.0} lines/s; one file {b:.2} s = {:.0} lines/s; files ÷ one {:.2}  [{summary}]",
             written.files,
@@ -922,20 +922,15 @@ fn bare_insert_seconds(dir: &Path, replayed: &Path, copy: Copy) -> f64 {
 /// The order a row-by-row copy of `table` takes: its arrival order, as
 /// near as the stored rows tell it.
 fn copy_order(conn: &rusqlite::Connection, table: &str) -> String {
-    let without_rowid: bool = conn
+    let (without_rowid, has_ts): (bool, bool) = conn
         .query_row(
-            "SELECT sql LIKE '%WITHOUT ROWID%' FROM src.sqlite_master WHERE name = ?1",
+            "SELECT sql LIKE '%WITHOUT ROWID%',
+                    EXISTS (SELECT 1 FROM pragma_table_info(?1, 'src') WHERE name = 'ts')
+             FROM src.sqlite_master WHERE name = ?1",
             [table],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .expect("table sql");
-    let has_ts: bool = conn
-        .query_row(
-            "SELECT COUNT(*) > 0 FROM pragma_table_info(?1, 'src') WHERE name = 'ts'",
-            [table],
-            |r| r.get(0),
-        )
-        .expect("columns");
+        .expect("table shape");
     match (without_rowid, has_ts) {
         (false, _) => "ORDER BY rowid".into(),
         (true, true) => "ORDER BY ts".into(),

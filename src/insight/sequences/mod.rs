@@ -445,11 +445,11 @@ impl Miner {
     /// `mined`.
     fn condition(&self, mined: &[(Window, Counter)], verdicts: &[Verdict]) -> Vec<(usize, Score)> {
         let least = ANCHOR_SHARE * self.sessions_seen.len() as f64;
-        let proposed: Vec<bool> = verdicts.iter().map(|&v| v == Verdict::Proposed).collect();
+        let proposed = |at: usize| verdicts[at] == Verdict::Proposed;
         let anchor: Vec<bool> = mined
             .iter()
-            .zip(&proposed)
-            .map(|((_, c), &p)| p && f64::from(c.support) >= least)
+            .enumerate()
+            .map(|(at, (_, c))| proposed(at) && f64::from(c.support) >= least)
             .collect();
         let blocks: Vec<Window> = mined
             .iter()
@@ -459,7 +459,7 @@ impl Miner {
             .collect();
         let in_blocks: HashSet<u32> = blocks.iter().flatten().copied().collect();
         let weaker: Vec<usize> = (0..mined.len())
-            .filter(|&at| proposed[at] && !anchor[at])
+            .filter(|&at| proposed(at) && !anchor[at])
             .filter(|&at| {
                 let window = &mined[at].0;
                 window.iter().all(|f| *f == NONE || !in_blocks.contains(f))
