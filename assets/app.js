@@ -375,11 +375,17 @@ const VIEWS = {
     const s = await api("/api/sequences");
     if (!s.mined) return [el("h1", {}, "Sequences"), empty("mining… (the first pass starts with the server)")];
     const det = s.mined.detection;
-    const shown = [...det.sequences].sort((a, b) => (b.proposed - a.proposed) || (b.support - a.support));
+    const proposedCount = det.sequences.filter((q) => q.verdict === "proposed").length;
+    // `#/sequences?only=proposed`: in the hash, so a live redraw keeps it
+    // and the view can be linked to.
+    const only = proposedCount > 0 && new URLSearchParams(location.hash.split("?")[1] || "").get("only") === "proposed";
+    const shown = [...det.sequences].filter((q) => !only || q.verdict === "proposed")
+      .sort((a, b) => (b.proposed - a.proposed) || (b.support - a.support));
     return [
       el("h1", {}, "Sequences"),
       el("p", { class: "note" }, `${num(s.mined.total === undefined ? det.sequences.length : s.mined.total)} sequences (the ${det.sequences.length} most telling listed) with support ≥ ${det.min_support} over ${num(det.sessions)} sessions; mined ${when(s.mined.mined_at)}. Proposed: significant at q ≤ ${det.fdr} with lift ≥ ${det.min_lift} (or excess ≥ ${det.min_excess} of sessions).`),
-      panel("Graph of the top sequences (edge width: support; dark: in a proposed sequence)", sequenceGraph(shown.slice(0, 25))),
+      proposedOnlyToggle(proposedCount, only),
+      panel(`Graph of the top ${only ? "proposed " : ""}sequences (edge width: support; dark: in a proposed sequence)`, sequenceGraph(shown.slice(0, 25))),
       panel(null, table("sequences", shown, seqCols())),
     ];
   },
@@ -478,6 +484,16 @@ function seqCols() {
     ["p", "p", (v) => v.toExponential(1)], ["q", "q", (v) => v.toFixed(3)],
     ["verdict", "verdict", null, (v) => el("span", { class: "pill" + (v === "proposed" ? " yes" : ""), title: VERDICTS[v] || "" }, v.replace("_", " "))],
   ];
+}
+
+// The sequences page's "only the proposed" switch; none when nothing is
+// proposed (it would empty the page).
+function proposedOnlyToggle(proposedCount, only) {
+  if (!proposedCount) return el("p", { class: "note", "data-proposed-only": "none" }, "No sequence is proposed: each one listed is weak (too little lift) or could be chance.");
+  const box = el("input", { type: "checkbox", name: "proposed-only", checked: only, on: {
+    change: () => { location.hash = "#/sequences" + (box.checked ? "?only=proposed" : ""); },
+  } });
+  return el("label", { class: "toggle" }, box, ` only the ${num(proposedCount)} proposed`);
 }
 
 const nodeLabel = (n) => n.length > 28 ? n.slice(0, 27) + "…" : n;

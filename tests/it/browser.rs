@@ -596,4 +596,66 @@ fn the_sequence_graph_keeps_its_nodes_apart_and_marks_proposals() {
         "a proposed chain's edges drawn as stubs between touching boxes: {shortest}"
     );
     browser.screenshot("sequence-graph");
+    only_the_proposed_sequences(&browser, &detection, &proposed_pairs);
+}
+
+/// The sequences page's switch: checked, the graph and the table hold the
+/// proposed sequences and nothing else (every edge dark, every node one of
+/// their functions); unchecked, everything again. It lives in the URL.
+fn only_the_proposed_sequences(browser: &Browser, detection: &Value, proposed_pairs: &[String]) {
+    let sequences = detection["sequences"].as_array().unwrap();
+    let proposed: Vec<&Value> = sequences
+        .iter()
+        .filter(|s| s["verdict"] == "proposed")
+        .collect();
+    let mut functions: Vec<String> = proposed
+        .iter()
+        .flat_map(|s| s["functions"].as_array().unwrap())
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    functions.sort();
+    functions.dedup();
+    let all_rows = browser.rows("sequences");
+    assert_eq!(all_rows, sequences.len(), "every mined sequence listed");
+    let flip = || {
+        let before = browser.script("return document.querySelector('main').dataset.rendered");
+        browser.script("document.querySelector('input[name=proposed-only]').click()");
+        browser.wait("the view drawn again", || {
+            browser.script("return document.querySelector('main').dataset.rendered") != before
+        });
+    };
+    let graph = |what: &str| {
+        let js = format!(
+            "return [...document.querySelectorAll('svg[data-chart=sequence-graph] {what}')]
+               .map(t => t.textContent.split(':')[0]).sort();"
+        );
+        browser.script(&js)
+    };
+    flip();
+    assert_eq!(
+        browser.script(
+            "return [location.hash, document.querySelector('input[name=proposed-only]').checked]"
+        ),
+        json!(["#/sequences?only=proposed", true])
+    );
+    assert_eq!(
+        browser.rows("sequences"),
+        proposed.len(),
+        "only the proposed listed"
+    );
+    assert_eq!(
+        graph("line.edge title"),
+        json!(proposed_pairs),
+        "only their edges drawn"
+    );
+    assert_eq!(
+        graph("g.node title"),
+        json!(functions),
+        "only their functions drawn"
+    );
+    browser.no_errors("sequences?only=proposed");
+    browser.screenshot("sequences-proposed-only");
+    flip();
+    assert_eq!(browser.rows("sequences"), all_rows, "everything again");
+    assert!(graph("g.node title").as_array().unwrap().len() > functions.len());
 }
