@@ -499,8 +499,9 @@ function proposedOnlyToggle(proposedCount, only) {
 const nodeLabel = (n) => n.length > 28 ? n.slice(0, 27) + "…" : n;
 const nodeWidth = (n) => 8 + nodeLabel(n).length * 6.4;
 const NODE_HEIGHT = 22, GRAPH_WIDTH = 760;
-// Taller as the nodes grow, so the ellipse has room for them.
-const graphHeight = (nodes) => Math.max(460, 30 * Math.ceil(nodes.length / 2) + 60);
+// Taller as the nodes grow, so the ellipse has room for them; a handful
+// (one proposed triple) needs no more than a strip.
+const graphHeight = (nodes) => Math.max(nodes.length <= 6 ? 260 : 460, 30 * Math.ceil(nodes.length / 2) + 60);
 
 // Node centres on an ellipse as wide as the widest label allows, in a
 // spread order, then boxes that still overlap (neighbours near the top and
