@@ -211,8 +211,12 @@ function hbars(name, rows, key, valueKey) {
 
 // ---------------------------------------------------------------- data
 
+// The query of the route (`#/page?k=v`): the filters, and a page's own
+// switches, so a live redraw and a link keep them.
+const hashQuery = () => new URLSearchParams(location.hash.split("?")[1] || "");
+
 function currentFilter() {
-  const q = new URLSearchParams(location.hash.split("?")[1] || "");
+  const q = hashQuery();
   const f = {};
   for (const k of ["from", "to", "host", "cwd"]) if (q.get(k)) f[k] = q.get(k);
   return f;
@@ -376,9 +380,7 @@ const VIEWS = {
     if (!s.mined) return [el("h1", {}, "Sequences"), empty("mining… (the first pass starts with the server)")];
     const det = s.mined.detection;
     const proposedCount = det.sequences.filter((q) => q.verdict === "proposed").length;
-    // `#/sequences?only=proposed`: in the hash, so a live redraw keeps it
-    // and the view can be linked to.
-    const only = proposedCount > 0 && new URLSearchParams(location.hash.split("?")[1] || "").get("only") === "proposed";
+    const only = proposedCount > 0 && hashQuery().get("only") === "proposed";
     const shown = [...det.sequences].filter((q) => !only || q.verdict === "proposed")
       .sort((a, b) => (b.proposed - a.proposed) || (b.support - a.support));
     return [

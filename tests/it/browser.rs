@@ -574,19 +574,11 @@ fn the_sequence_graph_keeps_its_nodes_apart_and_marks_proposals() {
             assert!(apart, "overlapping nodes: {a} and {b}");
         }
     }
-    let mut dark = browser.script(
-        "return [...document.querySelectorAll('svg[data-chart=sequence-graph] line.edge.proposed title')]
-           .map(t => t.textContent.split(':')[0]);",
+    assert_eq!(
+        graph_titles(&browser, "line.edge.proposed"),
+        json!(proposed_pairs),
+        "dark edges"
     );
-    let dark: Vec<String> = dark
-        .as_array_mut()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap().to_string())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    assert_eq!(dark, proposed_pairs, "dark edges");
     let shortest = browser.script(
         "return Math.min(...[...document.querySelectorAll('svg[data-chart=sequence-graph] line.edge.proposed')]
            .map(l => Math.hypot(l.x2.baseVal.value - l.x1.baseVal.value, l.y2.baseVal.value - l.y1.baseVal.value)));",
@@ -624,13 +616,6 @@ fn only_the_proposed_sequences(browser: &Browser, detection: &Value, proposed_pa
             browser.script("return document.querySelector('main').dataset.rendered") != before
         });
     };
-    let graph = |what: &str| {
-        let js = format!(
-            "return [...document.querySelectorAll('svg[data-chart=sequence-graph] {what}')]
-               .map(t => t.textContent.split(':')[0]).sort();"
-        );
-        browser.script(&js)
-    };
     flip();
     assert_eq!(
         browser.script(
@@ -644,12 +629,12 @@ fn only_the_proposed_sequences(browser: &Browser, detection: &Value, proposed_pa
         "only the proposed listed"
     );
     assert_eq!(
-        graph("line.edge title"),
+        graph_titles(browser, "line.edge"),
         json!(proposed_pairs),
         "only their edges drawn"
     );
     assert_eq!(
-        graph("g.node title"),
+        graph_titles(browser, "g.node"),
         json!(functions),
         "only their functions drawn"
     );
@@ -657,5 +642,14 @@ fn only_the_proposed_sequences(browser: &Browser, detection: &Value, proposed_pa
     browser.screenshot("sequences-proposed-only");
     flip();
     assert_eq!(browser.rows("sequences"), all_rows, "everything again");
-    assert!(graph("g.node title").as_array().unwrap().len() > functions.len());
+    assert!(graph_titles(browser, "g.node").as_array().unwrap().len() > functions.len());
+}
+
+/// The sequence graph's `what` (edges or nodes), each by its tooltip's
+/// name (an edge's `a → b`, without its support), sorted.
+fn graph_titles(browser: &Browser, what: &str) -> Value {
+    browser.script(&format!(
+        "return [...document.querySelectorAll('svg[data-chart=sequence-graph] {what} > title')]
+           .map(t => t.textContent.split(':')[0]).sort();"
+    ))
 }
